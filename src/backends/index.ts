@@ -1,0 +1,10 @@
+/** The backend registry: `-o backend=<name>` picks one of these. */
+import type { Backend } from "./backend.ts";
+import { sshfsBackend } from "./sshfs.ts";
+
+export type Registry = ReadonlyMap<string, Backend>;
+
+export function createRegistry(): Registry {
+  const all: Backend[] = [sshfsBackend as Backend];
+  return new Map(all.map((b) => [b.name, b]));
+}

@@ -1,0 +1,60 @@
+/**
+ * Waiting for a mount to appear: helpers report success before the kernel has
+ * the mount (or, like s3fs, even when they failed), so the mount table is the
+ * only truth. Polls mountinfo until the target is live, the helper exits, or
+ * the deadline passes; on failure the helper is killed and nothing is left mounted.
+ */
+import type { Helper } from "../command.ts";
+import { backendError, timeout } from "../errors.ts";
+import type { BackendContext, Deadline } from "./backend.ts";
+
+const POLL_MS = 25;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Last few meaningful lines of a helper's output, for error messages. */
+export function lastLines(text: string, count = 3): string {
+  return text
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0)
+    .slice(-count)
+    .join("; ");
+}
+
+/**
+ * Resolve once `target` is a live mount. `helper` (optional) is a foreground
+ * helper whose early exit means failure; its output explains why.
+ */
+export async function waitForMount(
+  ctx: BackendContext,
+  target: string,
+  deadline: Deadline,
+  what: string,
+  helper?: Helper,
+): Promise<void> {
+  let exitCode: number | null | undefined;
+  helper?.exited.then((code) => {
+    exitCode = code;
+  });
+  const until = Date.now() + deadline.timeoutMs;
+  for (;;) {
+    if ((await ctx.mounts.probe(target)) === "live") return;
+    if (exitCode !== undefined) {
+      throw backendError(`${what} failed: ${lastLines(helper?.output() ?? "") || `exit code ${exitCode}`}`);
+    }
+    if (deadline.signal?.aborted) {
+      helper?.kill();
+      throw timeout(`${what} was cancelled: Docker aborted the request`);
+    }
+    if (Date.now() > until) {
+      helper?.kill();
+      const seconds = Math.round(deadline.timeoutMs / 1000);
+      const said = lastLines(helper?.output() ?? "");
+      throw timeout(
+        `${what} did not complete within ${seconds}s${said ? ` (${said})` : ""}: check that the server is reachable, or raise VOLGATE_MOUNT_TIMEOUT`,
+      );
+    }
+    await sleep(POLL_MS);
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * The only place a process is spawned: execFile-style, never a shell, a minimal
+ * environment, a deadline, and secrets through stdin only. Everything that
+ * touches the machine goes through the CommandRunner seam so tests can fake it.
+ */
+import { spawn } from "node:child_process";
+import { closeSync, openSync, readFileSync } from "node:fs";
+import { VolgateError } from "./errors.ts";
+
+export interface RunOptions {
+  readonly timeoutMs: number;
+  /** Written to the child's stdin, then stdin is closed. The only way a secret reaches a helper. */
+  readonly stdin?: string;
+  readonly signal?: AbortSignal;
+}
+
+export interface RunResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export interface StartOptions {
+  readonly stdin?: string;
+  /** stdout and stderr go to this file (0600), so the helper outlives us without SIGPIPE. */
+  readonly logFile: string;
+}
+
+/** A long-running helper (sshfs -f) in its own process group. */
+export interface Helper {
+  readonly pid: number;
+  /** Resolves with the exit code (null when killed by a signal). */
+  readonly exited: Promise<number | null>;
+  /** What the helper wrote so far, from its log file. */
+  output(): string;
+  kill(): void;
+}
+
+export interface CommandRunner {
+  run(file: string, args: readonly string[], options: RunOptions): Promise<RunResult>;
+  start(file: string, args: readonly string[], options: StartOptions): Helper;
+}
+
+/** Helpers see only this environment: nothing of ours (tokens, proxies) leaks into them. */
+const HELPER_ENV = { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C" };
+const MAX_OUTPUT = 64 * 1024;
+
+function killGroup(pid: number | undefined): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, "SIGKILL");
+  } catch {
+    // already gone
+  }
+}
+
+export function createRunner(home: string): CommandRunner {
+  const env = { ...HELPER_ENV, HOME: home };
+  return {
+    run(file, args, options) {
+      return new Promise((resolve, reject) => {
+        const child = spawn(file, args, { env, detached: true, stdio: ["pipe", "pipe", "pipe"] });
+        let stdout = "";
+        let stderr = "";
+        let settled = false;
+        const finish = (error: Error | undefined, code: number | null) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          options.signal?.removeEventListener("abort", onAbort);
+          if (error) reject(error);
+          else resolve({ code, stdout, stderr });
+        };
+        const onAbort = () => {
+          killGroup(child.pid);
+          finish(new VolgateError("timeout", `${file} was cancelled: the request was aborted`), null);
+        };
+        const timer = setTimeout(() => {
+          killGroup(child.pid);
+          const seconds = Math.round(options.timeoutMs / 1000);
+          finish(new VolgateError("timeout", `${file} did not finish within ${seconds}s and was killed`), null);
+        }, options.timeoutMs);
+        options.signal?.addEventListener("abort", onAbort, { once: true });
+        if (options.signal?.aborted) onAbort();
+        child.stdout.on("data", (d: Buffer) => {
+          if (stdout.length < MAX_OUTPUT) stdout += d.toString();
+        });
+        child.stderr.on("data", (d: Buffer) => {
+          if (stderr.length < MAX_OUTPUT) stderr += d.toString();
+        });
+        child.on("error", (err) =>
+          finish(new VolgateError("internal", `cannot run ${file}: ${err.message}`), null),
+        );
+        child.on("close", (code) => finish(undefined, code));
+        child.stdin.on("error", () => {}); // the child may exit before reading stdin
+        child.stdin.end(options.stdin ?? "");
+      });
+    },
+
+    start(file, args, options) {
+      const fd = openSync(options.logFile, "w", 0o600);
+      const child = spawn(file, args, { env, detached: true, stdio: ["pipe", fd, fd] });
+      closeSync(fd);
+      const exited = new Promise<number | null>((resolve) => {
+        child.on("error", () => resolve(127));
+        child.on("exit", (code) => resolve(code));
+      });
+      child.stdin?.on("error", () => {});
+      child.stdin?.end(options.stdin ?? "");
+      child.unref();
+      return {
+        pid: child.pid ?? -1,
+        exited,
+        output: () => {
+          try {
+            return readFileSync(options.logFile, "utf8").slice(-MAX_OUTPUT);
+          } catch {
+            return "";
+          }
+        },
+        kill: () => killGroup(child.pid),
+      };
+    },
+  };
+}

@@ -1,0 +1,124 @@
+/**
+ * Configuration: VOLGATE_* environment variables, validated at start by convict.
+ * The code carries its own defaults because `docker plugin upgrade` keeps old
+ * settings but never adds new env defaults.
+ */
+import { isAbsolute } from "node:path";
+import convict from "convict";
+
+export interface Config {
+  readonly socket: string;
+  readonly root: string;
+  readonly stateDir: string;
+  readonly secretsDir: string;
+  readonly logLevel: string;
+  readonly logFormat: "json" | "pretty" | "auto";
+  readonly mountTimeoutMs: number;
+  readonly preflightTimeoutMs: number;
+  readonly allowInlineSecrets: boolean;
+  readonly verifyHostKeys: boolean;
+}
+
+function absolutePath(value: unknown): void {
+  if (typeof value !== "string" || !isAbsolute(value) || value.length < 2) {
+    throw new Error("must be an absolute path other than /");
+  }
+}
+
+function seconds(min: number, max: number) {
+  return (value: unknown): void => {
+    if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+      throw new Error(`must be a whole number of seconds from ${min} to ${max}`);
+    }
+  };
+}
+
+const schema = {
+  socket: {
+    doc: "Unix socket Docker connects to (legacy discovery reads /run/docker/plugins/<name>.sock)",
+    format: absolutePath,
+    default: "/run/docker/plugins/volgate.sock",
+    env: "VOLGATE_SOCKET",
+  },
+  root: {
+    doc: "Mount root: conns/ holds backend mounts, volumes/ the volume mountpoints (the managed plugin's propagatedMount)",
+    format: absolutePath,
+    default: "/mnt/volgate",
+    env: "VOLGATE_ROOT",
+  },
+  stateDir: {
+    doc: "Where volume state is kept (outside the plugin rootfs so upgrades keep it)",
+    format: absolutePath,
+    default: "/var/lib/volgate",
+    env: "VOLGATE_STATE_DIR",
+  },
+  secretsDir: {
+    doc: "Credentials profiles: <dir>/<profile>/{password,private_key,known_hosts,access_key_id,secret_access_key}",
+    format: absolutePath,
+    default: "/etc/volgate/credentials",
+    env: "VOLGATE_SECRETS_DIR",
+  },
+  logLevel: {
+    doc: "Log level",
+    format: ["fatal", "error", "warn", "info", "debug", "trace", "silent"],
+    default: "info",
+    env: "VOLGATE_LOG_LEVEL",
+  },
+  logFormat: {
+    doc: "json (one object a line), pretty (for people), auto (pretty on a terminal)",
+    format: ["json", "pretty", "auto"],
+    default: "auto",
+    env: "VOLGATE_LOG_FORMAT",
+  },
+  mountTimeout: {
+    doc: "Seconds a backend mount may take before its helper is killed and the mount rolled back (dockerd gives up at 30)",
+    format: seconds(1, 28),
+    default: 20,
+    env: "VOLGATE_MOUNT_TIMEOUT",
+  },
+  preflightTimeout: {
+    doc: "Seconds the create-time check of a backend (login, host key, remote dir) may take",
+    format: seconds(1, 60),
+    default: 15,
+    env: "VOLGATE_PREFLIGHT_TIMEOUT",
+  },
+  allowInlineSecrets: {
+    doc: "Accept secrets as -o options (dockerd stores -o values in plaintext: prefer credentials profiles)",
+    format: Boolean,
+    default: false,
+    env: "VOLGATE_ALLOW_INLINE_SECRETS",
+  },
+  verifyHostKeys: {
+    doc: "Verify SSH host keys (turning this off allows man-in-the-middle attacks)",
+    format: Boolean,
+    default: true,
+    env: "VOLGATE_VERIFY_HOST_KEYS",
+  },
+};
+
+/** Load and validate the configuration from `env`; throws an Error listing every bad value. */
+export function loadConfig(env: NodeJS.ProcessEnv): Config {
+  const c = convict(schema, { env, args: [] });
+  c.validate({ allowed: "strict" });
+  return Object.freeze({
+    socket: c.get("socket"),
+    root: c.get("root"),
+    stateDir: c.get("stateDir"),
+    secretsDir: c.get("secretsDir"),
+    logLevel: c.get("logLevel"),
+    logFormat: c.get("logFormat") as Config["logFormat"],
+    mountTimeoutMs: c.get("mountTimeout") * 1000,
+    preflightTimeoutMs: c.get("preflightTimeout") * 1000,
+    allowInlineSecrets: c.get("allowInlineSecrets"),
+    verifyHostKeys: c.get("verifyHostKeys"),
+  });
+}
+
+/** The text of `volgate --help`: every setting, its variable and its default. */
+export function helpText(): string {
+  const lines = ["Usage: volgate [--help]", "", "Settings (environment variables):"];
+  for (const entry of Object.values(schema)) {
+    lines.push(`  ${entry.env}  (default: ${String(entry.default)})`, `      ${entry.doc}`);
+  }
+  return lines.join("\n");
+}

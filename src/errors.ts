@@ -1,0 +1,49 @@
+/**
+ * Error kinds, classified where they are raised. The front end turns every
+ * error into `{"Err": message}` in one place (app.ts); messages must already
+ * say what went wrong and what to do, and must never carry a secret.
+ */
+export type ErrorKind =
+  | "invalid" // bad input from the user: fix the command
+  | "not_found" // unknown volume
+  | "conflict" // same name, different options
+  | "busy" // refused while in use
+  | "backend" // the remote side or a helper failed
+  | "timeout" // a deadline passed
+  | "internal"; // a bug or a local failure
+
+export class VolgateError extends Error {
+  readonly kind: ErrorKind;
+  constructor(kind: ErrorKind, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.kind = kind;
+    this.name = "VolgateError";
+  }
+}
+
+export const invalid = (message: string) => new VolgateError("invalid", message);
+export const notFound = (message: string) => new VolgateError("not_found", message);
+export const conflict = (message: string) => new VolgateError("conflict", message);
+export const busy = (message: string) => new VolgateError("busy", message);
+export const backendError = (message: string, cause?: unknown) =>
+  new VolgateError("backend", message, { cause });
+export const timeout = (message: string) => new VolgateError("timeout", message);
+
+/** Minimum length of a secret worth scrubbing: shorter ones would mangle ordinary text. */
+const MIN_SECRET = 4;
+
+/** Replace every occurrence of each secret in `text` by `***`. */
+export function redact(text: string, secrets: Iterable<string>): string {
+  let out = text;
+  for (const secret of secrets) {
+    if (secret.length < MIN_SECRET) continue;
+    out = out.split(secret).join("***");
+  }
+  return out;
+}
+
+/** A user-facing message for any thrown value; unknown errors keep only their message. */
+export function messageOf(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

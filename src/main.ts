@@ -1,0 +1,90 @@
+#!/usr/bin/env node
+/**
+ * Composition root: config -> logger -> state -> app -> listen -> reconcile -> signals.
+ * Listening comes before any remount: dockerd disables a managed plugin that
+ * is not answering within ~10 s of start.
+ */
+import { chmod, mkdir, unlink } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { buildApp } from "./app.ts";
+import type { BackendContext } from "./backends/backend.ts";
+import { createRegistry } from "./backends/index.ts";
+import { createRunner } from "./command.ts";
+import { type Config, helpText, loadConfig } from "./config.ts";
+import { Connections } from "./connections.ts";
+import { Driver } from "./driver.ts";
+import { messageOf } from "./errors.ts";
+import { createLogger } from "./logger.ts";
+import { systemMountTable } from "./mountinfo.ts";
+import { reconcile } from "./reconcile.ts";
+import { StateStore } from "./state.ts";
+
+/** dockerd waits 10 s after SIGTERM before SIGKILL: finish well inside that. */
+const SHUTDOWN_GRACE_MS = 8000;
+
+async function prepareDirs(config: Config): Promise<string> {
+  await mkdir(join(config.root, "conns"), { recursive: true, mode: 0o700 });
+  await mkdir(join(config.root, "volumes"), { recursive: true, mode: 0o755 });
+  const workDir = join(config.stateDir, "work");
+  await mkdir(workDir, { recursive: true, mode: 0o700 });
+  await mkdir(dirname(config.socket), { recursive: true, mode: 0o755 });
+  await unlink(config.socket).catch(() => {});
+  return workDir;
+}
+
+async function main(): Promise<void> {
+  if (process.argv.includes("--help") || process.argv.includes("-h")) {
+    console.log(helpText());
+    return;
+  }
+  let config: Config;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    console.error(`volgate: bad configuration: ${messageOf(err)}\nRun volgate --help for every setting.`);
+    process.exit(2);
+  }
+  const started = performance.now();
+  const log = createLogger(config.logLevel, config.logFormat);
+  const workDir = await prepareDirs(config);
+  const ctx: BackendContext = {
+    runner: createRunner(workDir),
+    mounts: systemMountTable(),
+    log,
+    secretsDir: config.secretsDir,
+    workDir,
+    verifyHostKeys: config.verifyHostKeys,
+  };
+  const state = await StateStore.load(config.stateDir, log);
+  const connections = new Connections(config.root, ctx);
+  const driver = new Driver(state, connections, createRegistry(), ctx, config);
+  const app = buildApp(driver, log);
+  await app.listen({ path: config.socket });
+  await chmod(config.socket, 0o660);
+  log.info(
+    { socket: config.socket, root: config.root, volumes: state.volumes.size, ms: Math.round(performance.now() - started) },
+    "listening",
+  );
+
+  const reconciling = reconcile({ driver, state, connections, ctx, root: config.root, mountTimeoutMs: config.mountTimeoutMs })
+    .then((report) => log.info(report, "reconciled mounts after start"))
+    .catch((err) => log.error({ err: messageOf(err) }, "reconcile failed"));
+
+  const stop = async (signal: string) => {
+    log.info({ signal }, "stopping");
+    const force = setTimeout(() => process.exit(1), SHUTDOWN_GRACE_MS);
+    force.unref();
+    await Promise.race([reconciling, new Promise((r) => setTimeout(r, 1000))]);
+    await app.close();
+    await state.save();
+    log.info("stopped");
+    process.exit(0);
+  };
+  process.once("SIGTERM", () => void stop("SIGTERM"));
+  process.once("SIGINT", () => void stop("SIGINT"));
+}
+
+main().catch((err) => {
+  console.error(`volgate: ${messageOf(err)}`);
+  process.exit(1);
+});

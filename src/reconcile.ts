@@ -1,0 +1,98 @@
+/**
+ * After a start: Docker never re-sends Mount, so volumes still counted as
+ * mounted are checked and remounted in the background, stale (ENOTCONN) mounts
+ * are cleaned, live ones (kernel NFS, surviving sshfs helpers) adopted, and
+ * connection mounts no volume uses are taken down.
+ */
+import { readdir, rmdir } from "node:fs/promises";
+import { join } from "node:path";
+import type { BackendContext } from "./backends/backend.ts";
+import type { Connections } from "./connections.ts";
+import type { Driver } from "./driver.ts";
+import { messageOf } from "./errors.ts";
+import { unmountPath } from "./mountops.ts";
+import { type StateStore, totalMounts, type VolumeRecord } from "./state.ts";
+
+export interface ReconcileDeps {
+  readonly driver: Driver;
+  readonly state: StateStore;
+  readonly connections: Connections;
+  readonly ctx: BackendContext;
+  readonly root: string;
+  readonly mountTimeoutMs: number;
+}
+
+export interface ReconcileReport {
+  adopted: number;
+  remounted: number;
+  failed: number;
+  cleaned: number;
+}
+
+const PARALLEL = 4;
+
+async function inPool<T>(items: readonly T[], work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await work(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(PARALLEL, items.length) }, worker));
+}
+
+async function recover(deps: ReconcileDeps, record: VolumeRecord, report: ReconcileReport): Promise<void> {
+  const { driver, ctx } = deps;
+  const target = driver.mountpoint(record.name);
+  const liveness = await ctx.mounts.probe(target);
+  if (totalMounts(record) === 0) {
+    if (liveness !== "absent") {
+      await unmountPath(ctx, target);
+      report.cleaned++;
+    }
+    return;
+  }
+  const resolved = driver.resolver.tryResolve(record);
+  if (liveness === "live" && "key" in resolved) {
+    deps.connections.adopt(resolved.key, record.name);
+    report.adopted++;
+    return;
+  }
+  if (liveness === "stale") {
+    await unmountPath(ctx, target);
+    report.cleaned++;
+  }
+  try {
+    await driver.attach(record, { timeoutMs: deps.mountTimeoutMs });
+    report.remounted++;
+  } catch (err) {
+    report.failed++;
+    ctx.log.error({ volume: record.name, err: messageOf(err) }, "remount after restart failed");
+  }
+}
+
+/** Connection mounts left by a crash that no volume in use needs. */
+async function cleanOrphans(deps: ReconcileDeps, report: ReconcileReport): Promise<void> {
+  const conns = join(deps.root, "conns");
+  const dirs = await readdir(conns).catch(() => [] as string[]);
+  for (const entry of dirs) {
+    const dir = join(conns, entry);
+    if (deps.connections.isKnown(dir)) continue;
+    try {
+      await unmountPath(deps.ctx, dir);
+      await rmdir(dir);
+      report.cleaned++;
+    } catch (err) {
+      deps.ctx.log.warn({ dir, err: messageOf(err) }, "cannot clean a leftover connection");
+    }
+  }
+}
+
+export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
+  const report = { adopted: 0, remounted: 0, failed: 0, cleaned: 0 };
+  const records = [...deps.state.volumes.values()];
+  await inPool(records, (r) => deps.driver.exclusive(r.name, () => recover(deps, r, report)));
+  await cleanOrphans(deps, report);
+  return report;
+}

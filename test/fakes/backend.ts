@@ -1,0 +1,55 @@
+/** A backend for tests, driven by FakeHost: `-o server=S -o share=DIR [-o password=P]`. */
+import {
+  type Backend,
+  COMMON_OPTIONS,
+  checkAllowed,
+  fuseSessionOptions,
+  parseCommon,
+  required,
+} from "../../src/backends/backend.ts";
+import { backendError, invalid, redact } from "../../src/errors.ts";
+import type { FakeHost } from "./host.ts";
+
+interface FakeSpec {
+  readonly server: string;
+  readonly share: string;
+  readonly password?: string;
+  readonly session: string;
+}
+
+export function fakeBackend(host: FakeHost): Backend<FakeSpec> {
+  const options = ["server", "share", "password", ...COMMON_OPTIONS];
+  return {
+    name: "fake",
+    options,
+    secretOptions: ["password"],
+    parse(opts) {
+      checkAllowed("fake", opts, options);
+      const common = parseCommon(opts);
+      return {
+        server: required("fake", opts, "server", "the server name"),
+        share: opts.share ?? "data",
+        ...(opts.password !== undefined && { password: opts.password }),
+        session: fuseSessionOptions(common).join(","),
+      };
+    },
+    connectionKey: (s) => `fake|${s.server}|${s.session}`,
+    describe: (s) => `${s.server}:/${s.share}`,
+    async preflight(spec) {
+      const dirs = host.servers.get(spec.server);
+      if (!dirs) throw backendError(`cannot reach fake server ${spec.server}`);
+      if (!dirs.has(spec.share)) throw invalid(`share ${spec.share} does not exist on ${spec.server}`);
+      return spec.share;
+    },
+    async mount(spec, target, ctx, deadline) {
+      const result = await ctx.runner.run("fakefs", ["-o", spec.session, spec.server, target], {
+        timeoutMs: deadline.timeoutMs,
+        ...(spec.password !== undefined && { stdin: spec.password }),
+        ...(deadline.signal && { signal: deadline.signal }),
+      });
+      if (result.code !== 0) {
+        throw backendError(`fakefs mount failed: ${redact(result.stderr.trim(), [spec.password ?? ""])}`);
+      }
+    },
+  };
+}

@@ -1,0 +1,203 @@
+/**
+ * A private OpenSSH server for the sshfs integration tier: 127.0.0.1 only, a free port,
+ * its own ed25519 host key, config and log in a temp dir, killed in stop() and on exit.
+ *
+ * Logins go to a dedicated system user, `volgate-test`, created once on first use
+ * (useradd + chpasswd, idempotent) with a home directory and the known password
+ * TEST_PASSWORD. Nothing else on the machine changes; `userdel -r volgate-test` undoes it.
+ * Password auth goes through /etc/shadow (UsePAM no: no PAM delay on a wrong password).
+ */
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { connect, createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+
+const exec = promisify(execFile);
+
+export const TEST_USER = "volgate-test";
+/** Not a secret: a throwaway account that only this loopback sshd accepts. */
+export const TEST_PASSWORD = "vg-test-Pw-7f3c2a";
+
+export interface TestSshd {
+  readonly host: "127.0.0.1";
+  readonly port: number;
+  readonly user: string;
+  readonly password: string;
+  readonly uid: number;
+  readonly gid: number;
+  readonly home: string;
+  /** Client key pair (ed25519) authorized for `user`. */
+  readonly privateKeyPath: string;
+  /** The server's public host key, `ssh-ed25519 AAAA...`. */
+  readonly hostKeyLine: string;
+  /** A known_hosts line for this server: `[127.0.0.1]:PORT ssh-ed25519 AAAA...`. */
+  readonly knownHostsLine: string;
+  readonly dir: string;
+  readonly logFile: string;
+  log(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/** A port nobody listens on right now, on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function ensureTestUser(): Promise<{ uid: number; gid: number; home: string }> {
+  const lookup = async () => {
+    const { stdout } = await exec("getent", ["passwd", TEST_USER]).catch(() => ({ stdout: "" }));
+    const fields = stdout.trim().split(":");
+    if (fields.length < 7) return undefined;
+    return { uid: Number(fields[2]), gid: Number(fields[3]), home: fields[5] ?? "" };
+  };
+  let found = await lookup();
+  if (found === undefined) {
+    await exec("useradd", ["--create-home", "--shell", "/bin/sh", "--comment", "volgate tests", TEST_USER]);
+    found = await lookup();
+    if (found === undefined) throw new Error(`useradd ${TEST_USER} did not create the user`);
+  }
+  // Always (re)set the password: idempotent, and repairs a user made by an older run.
+  await new Promise<void>((resolve, reject) => {
+    const child = execFile("chpasswd", (err) => (err ? reject(err) : resolve()));
+    child.stdin?.end(`${TEST_USER}:${TEST_PASSWORD}\n`);
+  });
+  await mkdir(found.home, { recursive: true });
+  return found;
+}
+
+/** Resolves once something on host:port sends an SSH banner. */
+async function waitForBanner(port: number, child: ChildProcess, log: string, timeoutMs = 10_000) {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = connect({ host: "127.0.0.1", port });
+      const done = (v: boolean) => {
+        socket.destroy();
+        resolve(v);
+      };
+      socket.setTimeout(1000, () => done(false));
+      socket.once("data", (d) => done(d.toString().startsWith("SSH-")));
+      socket.once("error", () => done(false));
+    });
+    if (ok) return;
+    if (child.exitCode !== null || Date.now() > until) {
+      const text = await readFile(log, "utf8").catch(() => "");
+      throw new Error(`test sshd did not start on 127.0.0.1:${port}: ${text.trim()}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const running = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+export async function startSshd(): Promise<TestSshd> {
+  const account = await ensureTestUser();
+  await mkdir("/run/sshd", { recursive: true, mode: 0o755 }); // sshd's privilege separation dir
+  const dir = await mkdtemp(join(tmpdir(), "volgate-sshd-"));
+  // sshd reads authorized_keys as the user: the directory must be traversable.
+  await chmod(dir, 0o755);
+  const hostKey = join(dir, "host_ed25519");
+  const clientKey = join(dir, "client_ed25519");
+  await exec("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "volgate-test-host", "-f", hostKey]);
+  await exec("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "volgate-test-client", "-f", clientKey]);
+  const authorized = join(dir, "authorized_keys");
+  await writeFile(authorized, await readFile(`${clientKey}.pub`, "utf8"), { mode: 0o644 });
+  await chmod(authorized, 0o644);
+
+  const port = await freePort();
+  const config = join(dir, "sshd_config");
+  const logFile = join(dir, "sshd.log");
+  await writeFile(
+    config,
+    [
+      "ListenAddress 127.0.0.1",
+      `Port ${port}`,
+      `HostKey ${hostKey}`,
+      `PidFile ${join(dir, "sshd.pid")}`,
+      `AuthorizedKeysFile ${authorized}`,
+      "StrictModes no",
+      "UsePAM no",
+      "PasswordAuthentication yes",
+      "KbdInteractiveAuthentication no",
+      "PubkeyAuthentication yes",
+      "PermitRootLogin no",
+      `AllowUsers ${TEST_USER}`,
+      "UseDNS no",
+      "LogLevel VERBOSE",
+      "MaxStartups 100",
+      "Subsystem sftp internal-sftp",
+      "",
+    ].join("\n"),
+  );
+  const child = spawn("/usr/sbin/sshd", ["-D", "-f", config, "-E", logFile], { stdio: "ignore" });
+  running.add(child);
+  child.once("exit", () => running.delete(child));
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once("exit", () => {
+      for (const c of running) c.kill("SIGKILL");
+    });
+  }
+  try {
+    await waitForBanner(port, child, logFile);
+  } catch (err) {
+    child.kill("SIGKILL");
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+  const hostKeyLine = (await readFile(`${hostKey}.pub`, "utf8")).trim().split(" ").slice(0, 2).join(" ");
+  return {
+    host: "127.0.0.1",
+    port,
+    user: TEST_USER,
+    password: TEST_PASSWORD,
+    ...account,
+    privateKeyPath: clientKey,
+    hostKeyLine,
+    knownHostsLine: `[127.0.0.1]:${port} ${hostKeyLine}`,
+    dir,
+    logFile,
+    log: () => readFile(logFile, "utf8").catch(() => ""),
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((r) => child.once("exit", r));
+        child.kill("SIGTERM");
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 2000))]);
+        if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      }
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * A credentials profile directory `<secretsDir>/<name>` (0700) holding the given files (0600),
+ * as an operator would lay it out.
+ */
+export async function writeProfile(
+  secretsDir: string,
+  name: string,
+  files: Partial<Record<"password" | "private_key" | "known_hosts", string>>,
+): Promise<string> {
+  await mkdir(secretsDir, { recursive: true, mode: 0o700 });
+  const dir = join(secretsDir, name);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await chmod(dir, 0o700);
+  for (const [file, content] of Object.entries(files)) {
+    const path = join(dir, file);
+    await writeFile(path, content, { mode: 0o600 });
+    await chmod(path, 0o600);
+  }
+  return dir;
+}
