@@ -26,7 +26,9 @@ function handlers(driver: Driver): Record<(typeof ENDPOINTS)[number], Handler> {
       await driver.remove(nameOf(b));
       return {};
     },
-    "/VolumeDriver.Mount": async (b, signal) => ({ Mountpoint: await driver.mount(nameOf(b), idOf(b), signal) }),
+    "/VolumeDriver.Mount": async (b, signal) => ({
+      Mountpoint: await driver.mount(nameOf(b), idOf(b), signal),
+    }),
     "/VolumeDriver.Unmount": async (b) => {
       await driver.unmount(nameOf(b), idOf(b));
       return {};
@@ -75,11 +77,17 @@ export function buildApp(driver: Driver, log: Logger): FastifyInstance {
     const message = errorText(err);
     const kind = err instanceof VolgateError ? err.kind : "internal";
     const level = kind === "internal" ? "error" : "warn";
-    log[level]({ op: request.url, volume: (request.body as Body | undefined)?.Name, kind, err: message }, "failed");
+    log[level](
+      { op: request.url, volume: (request.body as Body | undefined)?.Name, kind, err: message },
+      "failed",
+    );
     void reply.code(status).type(ACCEPT).send({ Err: message });
   });
   app.setNotFoundHandler((request, reply) => {
-    void reply.code(404).type(ACCEPT).send({ Err: `unknown endpoint ${request.method} ${request.url}` });
+    void reply
+      .code(404)
+      .type(ACCEPT)
+      .send({ Err: `unknown endpoint ${request.method} ${request.url}` });
   });
 
   const table = handlers(driver);
@@ -90,7 +98,8 @@ export function buildApp(driver: Driver, log: Logger): FastifyInstance {
       const body = (request.body ?? {}) as Body;
       const result = await handle(body, abortSignalOf(reply));
       const volume = typeof body.Name === "string" ? body.Name : undefined;
-      const quiet = url === "/VolumeDriver.Capabilities" || url === "/VolumeDriver.Get" || url === "/VolumeDriver.List";
+      const quiet =
+        url === "/VolumeDriver.Capabilities" || url === "/VolumeDriver.Get" || url === "/VolumeDriver.List";
       log[quiet ? "debug" : "info"](
         {
           op: url.slice(url.indexOf(".") + 1),
@@ -107,7 +116,10 @@ export function buildApp(driver: Driver, log: Logger): FastifyInstance {
       method: ["GET", "PUT", "DELETE", "PATCH", "OPTIONS"],
       url,
       handler: (request, reply) =>
-        reply.code(405).type(ACCEPT).send({ Err: `method ${request.method} not allowed on ${url}: use POST` }),
+        reply
+          .code(405)
+          .type(ACCEPT)
+          .send({ Err: `method ${request.method} not allowed on ${url}: use POST` }),
     });
   }
   return app;

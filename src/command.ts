@@ -78,7 +78,10 @@ export function createRunner(home: string): CommandRunner {
         const timer = setTimeout(() => {
           killGroup(child.pid);
           const seconds = Math.round(options.timeoutMs / 1000);
-          finish(new VolgateError("timeout", `${file} did not finish within ${seconds}s and was killed`), null);
+          finish(
+            new VolgateError("timeout", `${file} did not finish within ${seconds}s and was killed`),
+            null,
+          );
         }, options.timeoutMs);
         options.signal?.addEventListener("abort", onAbort, { once: true });
         if (options.signal?.aborted) onAbort();

@@ -76,7 +76,9 @@ export class Driver {
 
   async create(name: string, opts: Options): Promise<void> {
     if (!isValidName(name)) {
-      throw invalid(`invalid volume name "${name}": use 1-255 letters, digits, _ . - starting with a letter or digit`);
+      throw invalid(
+        `invalid volume name "${name}": use 1-255 letters, digits, _ . - starting with a letter or digit`,
+      );
     }
     const { backend: backendName, ...rest } = opts;
     const known = [...this.backends.keys()].join(", ");
@@ -97,13 +99,23 @@ export class Driver {
       const existing = this.state.volumes.get(name);
       if (existing) {
         if (sameOptions(existing.options, options) && sameOptions(existing.secrets, secrets)) return;
-        throw conflict(`volume ${name} already exists with other options: remove it first or pick another name`);
+        throw conflict(
+          `volume ${name} already exists with other options: remove it first or pick another name`,
+        );
       }
       const deadline = { timeoutMs: this.settings.preflightTimeoutMs };
       const subdir = await backend.preflight(spec, this.ctx, deadline);
       await mkdir(this.mountpoint(name), { recursive: true, mode: 0o755 });
       const createdAt = new Date().toISOString();
-      this.state.volumes.set(name, { name, backend: backendName, options, secrets, createdAt, subdir, mounts: {} });
+      this.state.volumes.set(name, {
+        name,
+        backend: backendName,
+        options,
+        secrets,
+        createdAt,
+        subdir,
+        mounts: {},
+      });
       await this.state.save();
     });
   }
@@ -113,7 +125,8 @@ export class Driver {
       const record = this.state.volumes.get(name);
       if (!record) return;
       const count = totalMounts(record);
-      if (count > 0) throw busy(`volume ${name} is in use (${count} mount(s)): stop the containers using it first`);
+      if (count > 0)
+        throw busy(`volume ${name} is in use (${count} mount(s)): stop the containers using it first`);
       await unmountPath(this.ctx, this.mountpoint(name));
       await rmdir(this.mountpoint(name)).catch((err: NodeJS.ErrnoException) => {
         if (err.code !== "ENOENT") throw err;
@@ -187,7 +200,9 @@ export class Driver {
       // A symlink on the remote side must not lead the bind outside the connection.
       const [realSource, realConn] = await Promise.all([realpath(source), realpath(connDir)]);
       if (realSource !== realConn && !realSource.startsWith(`${realConn}/`)) {
-        throw invalid(`the directory of volume ${record.name} is a symlink leading outside its share: refusing to mount it`);
+        throw invalid(
+          `the directory of volume ${record.name} is a symlink leading outside its share: refusing to mount it`,
+        );
       }
       await mkdir(this.mountpoint(record.name), { recursive: true, mode: 0o755 });
       await bindMount(this.ctx, source, this.mountpoint(record.name), readOnly);
@@ -219,7 +234,13 @@ export class Driver {
     const mounts = totalMounts(record);
     const resolved = this.resolver.tryResolve(record);
     if ("error" in resolved) {
-      return { backend: record.backend, mounted: mounts > 0, mounts, health: "invalid", lastError: resolved.error };
+      return {
+        backend: record.backend,
+        mounted: mounts > 0,
+        mounts,
+        health: "invalid",
+        lastError: resolved.error,
+      };
     }
     const conn = this.connections.health(resolved.key);
     const lastError = conn.lastError ?? this.lastErrors.get(record.name);

@@ -62,11 +62,23 @@ async function main(): Promise<void> {
   await app.listen({ path: config.socket });
   await chmod(config.socket, 0o660);
   log.info(
-    { socket: config.socket, root: config.root, volumes: state.volumes.size, ms: Math.round(performance.now() - started) },
+    {
+      socket: config.socket,
+      root: config.root,
+      volumes: state.volumes.size,
+      ms: Math.round(performance.now() - started),
+    },
     "listening",
   );
 
-  const reconciling = reconcile({ driver, state, connections, ctx, root: config.root, mountTimeoutMs: config.mountTimeoutMs })
+  const reconciling = reconcile({
+    driver,
+    state,
+    connections,
+    ctx,
+    root: config.root,
+    mountTimeoutMs: config.mountTimeoutMs,
+  })
     .then((report) => log.info(report, "reconciled mounts after start"))
     .catch((err) => log.error({ err: messageOf(err) }, "reconcile failed"));
 

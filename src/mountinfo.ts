@@ -18,7 +18,7 @@ export interface MountTable {
 }
 
 /** mountinfo escapes space, tab, newline and backslash as octal. */
-function unescape(field: string): string {
+function unescapeOctal(field: string): string {
   return field.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(Number.parseInt(oct, 8)));
 }
 
@@ -31,9 +31,9 @@ export function parseMountInfo(text: string): MountEntry[] {
     const fsType = fields[dash + 1];
     if (dash < 6 || mountPoint === undefined || fsType === undefined) continue;
     out.push({
-      mountPoint: unescape(mountPoint),
+      mountPoint: unescapeOctal(mountPoint),
       fsType,
-      source: unescape(fields[dash + 2] ?? ""),
+      source: unescapeOctal(fields[dash + 2] ?? ""),
       options: fields[5] ?? "",
     });
   }

@@ -1,7 +1,7 @@
 /** The mount operations volgate does itself: bind a volume's directory, unmount with a lazy fallback. */
 import type { BackendContext } from "./backends/backend.ts";
-import { backendError } from "./errors.ts";
 import { lastLines } from "./backends/supervise.ts";
+import { backendError } from "./errors.ts";
 
 type Ops = Pick<BackendContext, "runner" | "mounts" | "log">;
 

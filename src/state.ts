@@ -111,10 +111,12 @@ export class StateStore {
     if (this.pending) return this.writing;
     this.pending = true;
     // A failed write must not stall the chain: the next save tries again.
-    this.writing = this.writing.catch(() => {}).then(async () => {
-      this.pending = false;
-      await this.write();
-    });
+    this.writing = this.writing
+      .catch(() => {})
+      .then(async () => {
+        this.pending = false;
+        await this.write();
+      });
     return this.writing;
   }
 

@@ -23,7 +23,8 @@ export class Resolver {
     const hit = this.cache.get(record);
     if (hit) return hit;
     const backend = this.backends.get(record.backend);
-    if (!backend) throw invalid(`volume ${record.name} uses backend "${record.backend}", which this volgate lacks`);
+    if (!backend)
+      throw invalid(`volume ${record.name} uses backend "${record.backend}", which this volgate lacks`);
     const { backend: _chosen, ...options } = record.options;
     const spec = backend.parse({ ...options, ...record.secrets });
     const resolved = {

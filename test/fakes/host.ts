@@ -83,11 +83,13 @@ export class FakeHost {
     const fault = this.faults.get(server);
     if (fault === "hang") {
       await new Promise<void>((_resolve, reject) => {
-        const fail = () => reject(new VolgateError("timeout", "fakefs did not finish and was killed"));
-        const timer = setTimeout(fail, options.timeoutMs);
+        const timer = setTimeout(
+          () => reject(new VolgateError("timeout", "fakefs did not finish and was killed")),
+          options.timeoutMs,
+        );
         options.signal?.addEventListener("abort", () => {
           clearTimeout(timer);
-          fail();
+          reject(new VolgateError("timeout", "fakefs was cancelled: the request was aborted"));
         });
       });
     }
@@ -95,7 +97,12 @@ export class FakeHost {
       return { code: 1, stdout: "", stderr: `fakefs: login refused for password ${options.stdin ?? ""}\n` };
     }
     for (const dir of this.servers.get(server) ?? []) mkdirSync(join(target, dir), { recursive: true });
-    this.table.set(target, { mountPoint: target, fsType: "fuse.fakefs", source: server, options: args[1] ?? "" });
+    this.table.set(target, {
+      mountPoint: target,
+      fsType: "fuse.fakefs",
+      source: server,
+      options: args[1] ?? "",
+    });
     return { code: 0, stdout: "", stderr: "" };
   }
 }

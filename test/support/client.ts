@@ -18,7 +18,12 @@ export interface CallOptions {
   readonly signal?: AbortSignal;
 }
 
-export function call(socketPath: string, path: string, body?: unknown, options: CallOptions = {}): Promise<Answer> {
+export function call(
+  socketPath: string,
+  path: string,
+  body?: unknown,
+  options: CallOptions = {},
+): Promise<Answer> {
   const payload = options.raw ?? (body === undefined ? "" : `${JSON.stringify(body)}\n`);
   return new Promise((resolve, reject) => {
     const req = request(
@@ -26,7 +31,10 @@ export function call(socketPath: string, path: string, body?: unknown, options: 
         socketPath,
         path,
         method: options.method ?? "POST",
-        headers: { Accept: "application/vnd.docker.plugins.v1.2+json", "Content-Length": Buffer.byteLength(payload) },
+        headers: {
+          Accept: "application/vnd.docker.plugins.v1.2+json",
+          "Content-Length": Buffer.byteLength(payload),
+        },
         ...(options.signal && { signal: options.signal }),
       },
       (res) => {

@@ -46,7 +46,10 @@ export async function serve(options: WorldOptions = {}): Promise<Served> {
   };
 }
 
-export const create = (name: string, opts: Record<string, string> | null = { backend: "fake", server: "srv" }) => ({
+export const create = (
+  name: string,
+  opts: Record<string, string> | null = { backend: "fake", server: "srv" },
+) => ({
   Name: name,
   Opts: opts,
 });

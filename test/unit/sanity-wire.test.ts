@@ -54,7 +54,11 @@ describe("wire", () => {
     ["an empty body (a drained retry)", "", /no volume Name/],
     ["a JSON array", "[1]\n", /must be a JSON object/],
     ["a non-string Name", '{"Name": 5}\n', /no volume Name/],
-    ["a non-string option", '{"Name":"x","Opts":{"backend":"fake","server":1}}\n', /option server must be a string/],
+    [
+      "a non-string option",
+      '{"Name":"x","Opts":{"backend":"fake","server":1}}\n',
+      /option server must be a string/,
+    ],
     ["Opts as a string", '{"Name":"x","Opts":"a=b"}\n', /Opts must be an object/],
   ])("rejects %s with 500 + Err and changes nothing", async (_what, raw, message) => {
     const answer = await s.call("/VolumeDriver.Create", undefined, { raw });
@@ -64,7 +68,10 @@ describe("wire", () => {
   });
 
   it.each([null, undefined])("accepts Opts %s for an error about the missing backend", async (opts) => {
-    const answer = await s.call("/VolumeDriver.Create", opts === null ? { Name: "a", Opts: null } : { Name: "a" });
+    const answer = await s.call(
+      "/VolumeDriver.Create",
+      opts === null ? { Name: "a", Opts: null } : { Name: "a" },
+    );
     expect(answer.status).toBe(500);
     expect(answer.json.Err).toMatch(/no backend given: pass -o backend=/);
   });
