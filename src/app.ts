@@ -12,7 +12,8 @@ import { ACCEPT, type Body, ENDPOINTS, idOf, nameOf, optionsOf, parseBody } from
 /** Requests carry a name and a few options: anything bigger is not from dockerd. */
 export const BODY_LIMIT = 256 * 1024;
 
-type Handler = (body: Body, signal: AbortSignal) => Promise<object> | object;
+/** A handler answers an object, or a string that is already the JSON answer. */
+type Handler = (body: Body, signal: AbortSignal) => Promise<object | string> | object | string;
 
 function handlers(driver: Driver): Record<(typeof ENDPOINTS)[number], Handler> {
   return {
@@ -35,7 +36,7 @@ function handlers(driver: Driver): Record<(typeof ENDPOINTS)[number], Handler> {
     },
     "/VolumeDriver.Path": (b) => ({ Mountpoint: driver.path(nameOf(b)) }),
     "/VolumeDriver.Get": (b) => ({ Volume: driver.get(nameOf(b)) }),
-    "/VolumeDriver.List": () => ({ Volumes: driver.list() }),
+    "/VolumeDriver.List": () => driver.listJson(),
   };
 }
 

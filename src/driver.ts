@@ -50,6 +50,7 @@ export class Driver {
   private readonly lock = new KeyedLock();
   /** The last mount failure of each volume, shown in Status until a mount succeeds. */
   private readonly lastErrors = new Map<string, string>();
+  private listCache: string | undefined;
 
   constructor(
     private readonly state: StateStore,
@@ -133,6 +134,7 @@ export class Driver {
       });
       this.state.volumes.delete(name);
       this.lastErrors.delete(name);
+      this.listCache = undefined;
       await this.state.save();
     });
   }
@@ -179,10 +181,14 @@ export class Driver {
     return { ...this.info(record), Status: this.status(record) };
   }
 
-  list(): VolumeInfo[] {
-    const out: VolumeInfo[] = [];
-    for (const record of this.state.volumes.values()) out.push(this.info(record));
-    return out;
+  /** The List answer, serialized once per change of the volume set: `docker volume ls` on 10,000 volumes stays cheap. */
+  listJson(): string {
+    if (this.listCache === undefined) {
+      const volumes: VolumeInfo[] = [];
+      for (const record of this.state.volumes.values()) volumes.push(this.info(record));
+      this.listCache = JSON.stringify({ Volumes: volumes });
+    }
+    return this.listCache;
   }
 
   /** Bind the volume's directory inside its (possibly new) connection at its mountpoint. */

@@ -105,7 +105,7 @@ export function parseCommon(opts: Options): CommonOptions {
     throw invalid(`credentials="${credentials}" is not a profile name: use letters, digits, _ . - only`);
   }
   const umask = opts.umask;
-  if (umask !== undefined && !/^0?[0-7]{3}$/.test(umask)) {
+  if (umask !== undefined && !/^0?[0-7]{2,3}$/.test(umask)) {
     throw invalid(`option umask="${umask}" must be octal, like 022`);
   }
   return {

@@ -2,7 +2,10 @@
  * A plugin client that talks exactly like dockerd: POST, no Content-Type,
  * Accept: application/vnd.docker.plugins.v1.2+json, body JSON + "\n".
  */
-import { request } from "node:http";
+import { Agent, request } from "node:http";
+
+/** dockerd keeps connections to a plugin alive; so do we. */
+const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 
 export interface Answer {
   readonly status: number;
@@ -29,6 +32,7 @@ export function call(
     const req = request(
       {
         socketPath,
+        agent,
         path,
         method: options.method ?? "POST",
         headers: {

@@ -1,0 +1,126 @@
+/**
+ * `npm run bench`: latency of Get, List, Path and Capabilities over the real
+ * socket at 1,000 and 10,000 volumes, time from start to listening, and RSS.
+ * Runs the built daemon (dist/main.js) on a pre-written state file; no volume
+ * is mounted, so no traffic leaves the machine.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { call } from "../test/support/client.ts";
+
+const TARGETS = { getP99Ms: 1, list10kMs: 25, listen10kMs: 300, rssMb: 80 };
+
+function volume(i: number) {
+  const name = `bench-volume-${i}`;
+  const options = {
+    backend: "sshfs",
+    host: "127.0.0.1",
+    port: "2222",
+    user: "app",
+    path: `/srv/data/${i}`,
+    credentials: "bench",
+  };
+  return {
+    name,
+    backend: "sshfs",
+    options,
+    createdAt: new Date(1_700_000_000_000 + i).toISOString(),
+    subdir: `srv/data/${i}`,
+    mounts: {},
+  };
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+async function timeCalls(socket: string, count: number, path: string, body: (i: number) => unknown) {
+  const samples: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const started = performance.now();
+    const answer = await call(socket, path, body(i));
+    samples.push(performance.now() - started);
+    if (answer.status !== 200) throw new Error(`${path}: ${answer.text}`);
+  }
+  samples.sort((a, b) => a - b);
+  return { p50: percentile(samples, 50), p99: percentile(samples, 99) };
+}
+
+async function startDaemon(
+  dir: string,
+): Promise<{ child: ChildProcess; listenMs: number; reportedMs: number }> {
+  const socket = join(dir, "volgate.sock");
+  const env = {
+    PATH: process.env.PATH ?? "/usr/bin:/bin",
+    VOLGATE_SOCKET: socket,
+    VOLGATE_ROOT: join(dir, "root"),
+    VOLGATE_STATE_DIR: join(dir, "state"),
+    VOLGATE_SECRETS_DIR: join(dir, "secrets"),
+    VOLGATE_LOG_FORMAT: "json",
+  };
+  const started = performance.now();
+  const child = spawn(process.execPath, ["dist/main.js"], { env, stdio: ["ignore", "pipe", "inherit"] });
+  let out = "";
+  const reportedMs = await new Promise<number>((resolve, reject) => {
+    child.once("exit", (code) => reject(new Error(`volgate exited with ${code}: ${out}`)));
+    child.stdout?.on("data", (d: Buffer) => {
+      out += d.toString();
+      const line = out.split("\n").find((l) => l.includes('"msg":"listening"'));
+      if (line) resolve(JSON.parse(line).ms);
+    });
+  });
+  return { child, listenMs: performance.now() - started, reportedMs };
+}
+
+async function rssMb(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, "utf8");
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);
+  return kb / 1024;
+}
+
+async function run(count: number) {
+  const dir = await mkdtemp(join(tmpdir(), "volgate-bench-"));
+  try {
+    await mkdir(join(dir, "state"), { recursive: true });
+    const volumes = Array.from({ length: count }, (_, i) => volume(i));
+    await writeFile(join(dir, "state", "state.json"), JSON.stringify({ version: 1, volumes }), {
+      mode: 0o600,
+    });
+    const { child, listenMs, reportedMs } = await startDaemon(dir);
+    const socket = join(dir, "volgate.sock");
+    try {
+      const name = (i: number) => ({ Name: `bench-volume-${(i * 7919) % count}` });
+      await timeCalls(socket, 200, "/VolumeDriver.Get", name); // warm up
+      const get = await timeCalls(socket, 2000, "/VolumeDriver.Get", name);
+      const path = await timeCalls(socket, 2000, "/VolumeDriver.Path", name);
+      const caps = await timeCalls(socket, 2000, "/VolumeDriver.Capabilities", () => undefined);
+      const list = await timeCalls(socket, 50, "/VolumeDriver.List", () => ({}));
+      const rss = await rssMb(child.pid ?? 0);
+      return { count, listenMs, reportedMs, get, path, caps, list, rss };
+    } finally {
+      child.kill("SIGTERM");
+      await new Promise((r) => child.once("exit", r));
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const fmt = (n: number) => n.toFixed(2).padStart(8);
+console.log(
+  "volumes  listen(ms) [self]   Get p50/p99     Path p50/p99    Caps p50/p99    List p50/p99      RSS(MB)",
+);
+for (const count of [1000, 10_000]) {
+  const r = await run(count);
+  console.log(
+    `${String(count).padStart(7)} ${fmt(r.listenMs)} [${r.reportedMs}] ${fmt(r.get.p50)}/${fmt(r.get.p99)} ${fmt(r.path.p50)}/${fmt(r.path.p99)} ${fmt(r.caps.p50)}/${fmt(r.caps.p99)} ${fmt(r.list.p50)}/${fmt(r.list.p99)} ${fmt(r.rss)}`,
+  );
+  if (count === 10_000) {
+    const verdict = (ok: boolean) => (ok ? "ok" : "MISSED");
+    console.log(
+      `targets: Get p99 < ${TARGETS.getP99Ms} ms: ${verdict(r.get.p99 < TARGETS.getP99Ms)}; List(10k) p50 < ${TARGETS.list10kMs} ms: ${verdict(r.list.p50 < TARGETS.list10kMs)}; listening < ${TARGETS.listen10kMs} ms: ${verdict(r.listenMs < TARGETS.listen10kMs)}; RSS < ${TARGETS.rssMb} MB: ${verdict(r.rss < TARGETS.rssMb)}`,
+    );
+  }
+}

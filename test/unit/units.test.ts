@@ -1,0 +1,148 @@
+/** Unit tests of the small pure pieces: config, mountinfo, protocol, option helpers, redaction, locks. */
+import { describe, expect, it } from "vitest";
+import { checkAllowed, isValidName, parseBool, parseCommon } from "../../src/backends/backend.ts";
+import { helpText, loadConfig } from "../../src/config.ts";
+import { redact } from "../../src/errors.ts";
+import { KeyedLock } from "../../src/lock.ts";
+import { parseMountInfo } from "../../src/mountinfo.ts";
+import { optionsOf, parseBody } from "../../src/protocol.ts";
+import { sourceIn } from "../../src/volumes.ts";
+
+describe("config", () => {
+  it("has working defaults", () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({
+      socket: "/run/docker/plugins/volgate.sock",
+      root: "/mnt/volgate",
+      mountTimeoutMs: 20_000,
+      allowInlineSecrets: false,
+      verifyHostKeys: true,
+    });
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it("reads VOLGATE_* variables", () => {
+    const c = loadConfig({
+      VOLGATE_ROOT: "/srv/vg",
+      VOLGATE_MOUNT_TIMEOUT: "5",
+      VOLGATE_ALLOW_INLINE_SECRETS: "true",
+    });
+    expect(c).toMatchObject({ root: "/srv/vg", mountTimeoutMs: 5000, allowInlineSecrets: true });
+  });
+
+  it.each([
+    [{ VOLGATE_MOUNT_TIMEOUT: "40" }, /mountTimeout.*from 1 to 28/],
+    [{ VOLGATE_ROOT: "relative/dir" }, /root.*absolute path/],
+    [{ VOLGATE_LOG_LEVEL: "loud" }, /logLevel/],
+  ])("rejects %j with a clear message", (env, message) => {
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it("documents every variable in --help", () => {
+    for (const v of [
+      "VOLGATE_SOCKET",
+      "VOLGATE_ROOT",
+      "VOLGATE_STATE_DIR",
+      "VOLGATE_SECRETS_DIR",
+      "VOLGATE_MOUNT_TIMEOUT",
+    ]) {
+      expect(helpText()).toContain(v);
+    }
+  });
+});
+
+describe("mountinfo", () => {
+  it("parses fields, optional tags and octal escapes", () => {
+    const text = [
+      "36 35 98:0 /mnt1 /mnt/with\\040space rw,noatime master:1 - ext3 /dev/root rw,errors=continue",
+      "40 22 0:50 / /mnt/volgate/conns/ab rw,nosuid,nodev,relatime shared:7 - fuse.sshfs u@h:/ rw,user_id=0",
+      "",
+    ].join("\n");
+    expect(parseMountInfo(text)).toEqual([
+      { mountPoint: "/mnt/with space", fsType: "ext3", source: "/dev/root", options: "rw,noatime" },
+      {
+        mountPoint: "/mnt/volgate/conns/ab",
+        fsType: "fuse.sshfs",
+        source: "u@h:/",
+        options: "rw,nosuid,nodev,relatime",
+      },
+    ]);
+  });
+});
+
+describe("protocol", () => {
+  it("treats an empty or whitespace body as {}", () => {
+    expect(parseBody("")).toEqual({});
+    expect(parseBody("\n")).toEqual({});
+  });
+
+  it("keeps string options and refuses others", () => {
+    expect(optionsOf({ Opts: { a: "1" } })).toEqual({ a: "1" });
+    expect(() => optionsOf({ Opts: { a: true } })).toThrow(/option a must be a string/);
+  });
+});
+
+describe("option helpers", () => {
+  it("validates names like dockerd should", () => {
+    expect(isValidName("a.b_c-1")).toBe(true);
+    for (const bad of ["", ".", "..", "-x", "a/b", "a b", "x".repeat(256)])
+      expect(isValidName(bad)).toBe(false);
+  });
+
+  it("reads booleans, empty meaning true", () => {
+    expect(parseBool("ro", "", false)).toBe(true);
+    expect(parseBool("ro", "no", true)).toBe(false);
+    expect(parseBool("ro", undefined, true)).toBe(true);
+  });
+
+  it("lists allowed options in the error", () => {
+    expect(() => checkAllowed("x", { a: "1", evil: "2" }, ["a", "b"])).toThrow(
+      'option "evil" not allowed for backend x; allowed: a, b',
+    );
+  });
+
+  it("parses common options with safe defaults", () => {
+    expect(parseCommon({})).toEqual({ ro: false, create: false, allowOther: true });
+    expect(parseCommon({ uid: "1000", umask: "22" })).toMatchObject({ uid: 1000 });
+    expect(() => parseCommon({ umask: "999" })).toThrow(/octal/);
+    expect(() => parseCommon({ uid: "-1" })).toThrow(/whole number/);
+  });
+});
+
+describe("redaction and paths", () => {
+  it("scrubs every occurrence of every secret", () => {
+    expect(redact("pw=hunter2 again hunter2", ["hunter2"])).toBe("pw=*** again ***");
+  });
+
+  it("keeps volume directories inside their connection", () => {
+    expect(sourceIn("/r/conns/a", "srv/data")).toBe("/r/conns/a/srv/data");
+    expect(sourceIn("/r/conns/a", "")).toBe("/r/conns/a");
+    expect(() => sourceIn("/r/conns/a", "../b")).toThrow(/escapes/);
+    expect(() => sourceIn("/r/conns/a", "/etc")).toThrow(/escapes/);
+  });
+});
+
+describe("KeyedLock", () => {
+  it("serializes one key and runs different keys in parallel", async () => {
+    const lock = new KeyedLock();
+    const order: string[] = [];
+    const slow = (tag: string, ms: number) => async () => {
+      order.push(`${tag}+`);
+      await new Promise((r) => setTimeout(r, ms));
+      order.push(`${tag}-`);
+    };
+    await Promise.all([
+      lock.run("a", slow("a1", 30)),
+      lock.run("a", slow("a2", 1)),
+      lock.run("b", slow("b1", 1)),
+    ]);
+    expect(order.indexOf("a2+")).toBeGreaterThan(order.indexOf("a1-"));
+    expect(order.indexOf("b1-")).toBeLessThan(order.indexOf("a1-"));
+  });
+
+  it("keeps going after a failure", async () => {
+    const lock = new KeyedLock();
+    await expect(lock.run("a", async () => Promise.reject(new Error("boom")))).rejects.toThrow("boom");
+    expect(await lock.run("a", async () => 7)).toBe(7);
+  });
+});
