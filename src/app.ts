@@ -6,6 +6,7 @@
 import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
 import type { Driver } from "./driver.ts";
 import { messageOf, VolgateError } from "./errors.ts";
+import type { TlsFiles } from "./listen.ts";
 import type { Logger } from "./logger.ts";
 import { ACCEPT, type Body, ENDPOINTS, idOf, nameOf, optionsOf, parseBody } from "./protocol.ts";
 
@@ -62,8 +63,12 @@ function abortSignalOf(reply: FastifyReply): AbortSignal {
   return controller.signal;
 }
 
-export function buildApp(driver: Driver, log: Logger): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: BODY_LIMIT });
+export function buildApp(driver: Driver, log: Logger, https?: TlsFiles): FastifyInstance {
+  const app = (
+    https
+      ? Fastify({ https, logger: false, bodyLimit: BODY_LIMIT })
+      : Fastify({ logger: false, bodyLimit: BODY_LIMIT })
+  ) as FastifyInstance;
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", { parseAs: "string" }, (_req, text, done) => {
     try {

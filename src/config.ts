@@ -17,6 +17,12 @@ export interface Config {
   readonly preflightTimeoutMs: number;
   readonly allowInlineSecrets: boolean;
   readonly verifyHostKeys: boolean;
+  /** "" for the unix socket, or tcp://HOST:PORT. */
+  readonly listen: string;
+  readonly tlsCert: string;
+  readonly tlsKey: string;
+  readonly tlsCa: string;
+  readonly insecureTcp: boolean;
 }
 
 function absolutePath(value: unknown): void {
@@ -94,6 +100,40 @@ const schema = {
     default: true,
     env: "VOLGATE_VERIFY_HOST_KEYS",
   },
+  listen: {
+    doc: "Listen on tcp://HOST:PORT instead of the unix socket (needs the TLS files, or VOLGATE_INSECURE_TCP=true)",
+    format: (value: unknown) => {
+      if (value !== "" && !/^tcp:\/\/[A-Za-z0-9.:[\]-]+:[0-9]{1,5}$/.test(String(value))) {
+        throw new Error("must be empty or tcp://HOST:PORT");
+      }
+    },
+    default: "",
+    env: "VOLGATE_LISTEN",
+  },
+  tlsCert: {
+    doc: "TLS server certificate (PEM) for tcp listening",
+    format: String,
+    default: "",
+    env: "VOLGATE_TLS_CERT",
+  },
+  tlsKey: {
+    doc: "TLS server key (PEM) for tcp listening",
+    format: String,
+    default: "",
+    env: "VOLGATE_TLS_KEY",
+  },
+  tlsCa: {
+    doc: "CA (PEM) that signed Docker's client certificate: clients without one are refused",
+    format: String,
+    default: "",
+    env: "VOLGATE_TLS_CA",
+  },
+  insecureTcp: {
+    doc: "Allow tcp listening without TLS (anyone who reaches the port can mount volumes)",
+    format: Boolean,
+    default: false,
+    env: "VOLGATE_INSECURE_TCP",
+  },
 };
 
 /** Load and validate the configuration from `env`; throws an Error listing every bad value. */
@@ -111,6 +151,11 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     preflightTimeoutMs: c.get("preflightTimeout") * 1000,
     allowInlineSecrets: c.get("allowInlineSecrets"),
     verifyHostKeys: c.get("verifyHostKeys"),
+    listen: c.get("listen"),
+    tlsCert: c.get("tlsCert"),
+    tlsKey: c.get("tlsKey"),
+    tlsCa: c.get("tlsCa"),
+    insecureTcp: c.get("insecureTcp"),
   });
 }
 

@@ -4,8 +4,8 @@
  * Listening comes before any remount: dockerd disables a managed plugin that
  * is not answering within ~10 s of start.
  */
-import { chmod, mkdir, unlink } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
 import { buildApp } from "./app.ts";
 import type { BackendContext } from "./backends/backend.ts";
 import { createRegistry } from "./backends/index.ts";
@@ -14,6 +14,7 @@ import { type Config, helpText, loadConfig } from "./config.ts";
 import { Connections } from "./connections.ts";
 import { Driver } from "./driver.ts";
 import { messageOf } from "./errors.ts";
+import { planListen } from "./listen.ts";
 import { createLogger } from "./logger.ts";
 import { systemMountTable } from "./mountinfo.ts";
 import { reconcile } from "./reconcile.ts";
@@ -27,8 +28,6 @@ async function prepareDirs(config: Config): Promise<string> {
   await mkdir(join(config.root, "volumes"), { recursive: true, mode: 0o755 });
   const workDir = join(config.stateDir, "work");
   await mkdir(workDir, { recursive: true, mode: 0o700 });
-  await mkdir(dirname(config.socket), { recursive: true, mode: 0o755 });
-  await unlink(config.socket).catch(() => {});
   return workDir;
 }
 
@@ -58,12 +57,13 @@ async function main(): Promise<void> {
   const state = await StateStore.load(config.stateDir, log);
   const connections = new Connections(config.root, ctx);
   const driver = new Driver(state, connections, createRegistry(), ctx, config);
-  const app = buildApp(driver, log);
-  await app.listen({ path: config.socket });
-  await chmod(config.socket, 0o660);
+  const plan = await planListen(config, process.env);
+  const app = buildApp(driver, log, plan.https);
+  await app.ready();
+  await plan.start(app.server);
   log.info(
     {
-      socket: config.socket,
+      address: plan.address,
       root: config.root,
       volumes: state.volumes.size,
       ms: Math.round(performance.now() - started),
