@@ -25,10 +25,10 @@ install -d -m 0700 /etc/volgate /etc/volgate/credentials /var/lib/volgate
 install -d -m 0755 /run/docker/plugins
 
 if [ -d /run/systemd/system ]; then
-  echo "==> installing and starting volgate.service"
-  install -m 0644 plugin/volgate.service /etc/systemd/system/volgate.service
+  echo "==> installing and starting volgate.socket and volgate.service"
+  install -m 0644 plugin/volgate.socket plugin/volgate.service /etc/systemd/system/
   systemctl daemon-reload
-  systemctl enable --now volgate.service
+  systemctl enable --now volgate.socket volgate.service
   systemctl --no-pager status volgate.service | head -5
   echo "volgate is running. Logs: journalctl -u volgate"
 else
