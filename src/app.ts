@@ -63,12 +63,11 @@ function abortSignalOf(reply: FastifyReply): AbortSignal {
   return controller.signal;
 }
 
+/** On shutdown, requests on open connections are still answered (as {Err} if they fail), never with fastify's own 503. */
+const FASTIFY_OPTIONS = { logger: false, bodyLimit: BODY_LIMIT, return503OnClosing: false } as const;
+
 export function buildApp(driver: Driver, log: Logger, https?: TlsFiles): FastifyInstance {
-  const app = (
-    https
-      ? Fastify({ https, logger: false, bodyLimit: BODY_LIMIT })
-      : Fastify({ logger: false, bodyLimit: BODY_LIMIT })
-  ) as FastifyInstance;
+  const app = (https ? Fastify({ https, ...FASTIFY_OPTIONS }) : Fastify(FASTIFY_OPTIONS)) as FastifyInstance;
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", { parseAs: "string" }, (_req, text, done) => {
     try {

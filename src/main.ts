@@ -87,7 +87,10 @@ async function main(): Promise<void> {
     const force = setTimeout(() => process.exit(1), SHUTDOWN_GRACE_MS);
     force.unref();
     await Promise.race([reconciling, new Promise((r) => setTimeout(r, 1000))]);
+    // Requests in flight finish; keep-alive connections (dockerd keeps them) are closed once idle.
+    const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
     await app.close();
+    clearInterval(sweep);
     await state.save();
     log.info("stopped");
     process.exit(0);

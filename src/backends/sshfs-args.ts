@@ -16,7 +16,7 @@ import {
   parseIntRange,
 } from "./backend.ts";
 
-export interface SshfsTuning {
+interface SshfsTuning {
   readonly reconnect: boolean;
   readonly serverAliveInterval: number;
   readonly serverAliveCountMax: number;
@@ -110,7 +110,7 @@ const KEY_TYPES = [
 ];
 
 /** A host value: hostname, IPv4, IPv6 bare or in brackets. Returns it without brackets. */
-export function parseHost(value: string, option = "host"): string {
+function parseHost(value: string, option = "host"): string {
   const bare = value.startsWith("[") && value.endsWith("]") ? value.slice(1, -1) : value;
   if (isIPv6(bare) && /^[0-9A-Fa-f:.]+$/.test(bare)) return bare;
   const dotted = /^[0-9.]+$/.test(bare);
@@ -155,7 +155,7 @@ function parseSshcmd(value: string): { user: string; host: string; path: string 
  * host_key: one or more public key lines, `type base64 [comment]`, optionally prefixed by a
  * host pattern as ssh-keyscan prints them; `#` lines are skipped. Returns `type base64` each.
  */
-export function parseHostKeys(value: string): string[] {
+function parseHostKeys(value: string): string[] {
   const keys: string[] = [];
   for (const raw of value.split(/\r?\n/)) {
     const line = raw.trim();
@@ -272,9 +272,7 @@ export function describeSshfs(spec: SshfsSpec): string {
   return `${spec.user}@${hostForUrl(spec.host)}:${spec.port}:${spec.path || "~"}`;
 }
 
-export type SshfsAuth =
-  | { readonly kind: "key"; readonly identityFile: string }
-  | { readonly kind: "password" };
+type SshfsAuth = { readonly kind: "key"; readonly identityFile: string } | { readonly kind: "password" };
 
 export interface SshfsArgvInput {
   readonly spec: SshfsSpec;
@@ -283,8 +281,10 @@ export interface SshfsArgvInput {
   /** The known_hosts file ssh checks; ignored when host keys are not verified. */
   readonly knownHostsFile?: string;
   readonly verifyHostKeys: boolean;
-  readonly connectTimeoutSeconds: number;
 }
+
+/** ssh's TCP + banner timeout, also for reconnects; the mount deadline is enforced by the supervisor. */
+const CONNECT_TIMEOUT_S = 10;
 
 /** A file path inside a -o value: no commas (option separator) and no whitespace or quotes (ssh splits them). */
 function optionPath(path: string): string {
@@ -341,7 +341,7 @@ export function buildSshfsArgv(input: SshfsArgvInput): string[] {
       "NumberOfPasswordPrompts=1",
     );
   }
-  o.push(`ConnectTimeout=${input.connectTimeoutSeconds}`);
+  o.push(`ConnectTimeout=${CONNECT_TIMEOUT_S}`);
   const remote = `${spec.user}@${hostForUrl(spec.host)}:/`;
   return ["-f", remote, input.target, "-F", "/dev/null", "-o", o.join(",")];
 }

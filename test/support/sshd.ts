@@ -62,13 +62,21 @@ async function ensureTestUser(): Promise<{ uid: number; gid: number; home: strin
   };
   let found = await lookup();
   if (found === undefined) {
-    await exec("useradd", ["--create-home", "--shell", "/bin/sh", "--comment", "volgate tests", TEST_USER]);
+    // Another test file may be creating it at the same moment: only the lookup decides.
+    await exec("useradd", [
+      "--create-home",
+      "--shell",
+      "/bin/sh",
+      "--comment",
+      "volgate tests",
+      TEST_USER,
+    ]).catch(() => undefined);
     found = await lookup();
     if (found === undefined) throw new Error(`useradd ${TEST_USER} did not create the user`);
   }
   // Always (re)set the password: idempotent, and repairs a user made by an older run.
   await new Promise<void>((resolve, reject) => {
-    const child = execFile("chpasswd", (err) => (err ? reject(err) : resolve()));
+    const child = execFile("/usr/sbin/chpasswd", (err) => (err ? reject(err) : resolve()));
     child.stdin?.end(`${TEST_USER}:${TEST_PASSWORD}\n`);
   });
   await mkdir(found.home, { recursive: true });

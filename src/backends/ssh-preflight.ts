@@ -1,0 +1,325 @@
+/**
+ * The sshfs control plane: known_hosts matching (pure) and an ssh2 login that
+ * verifies the host key, authenticates, and resolves/creates the remote directory
+ * over SFTP, all within a deadline. Messages say what failed and what to do, never a secret.
+ */
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import { posix } from "node:path";
+import { Client, type ConnectConfig, type ServerHostKeyAlgorithm, type SFTPWrapper, type Stats } from "ssh2";
+import { backendError, invalid, messageOf, timeout, VolgateError } from "../errors.ts";
+import type { Logger } from "../logger.ts";
+import type { Deadline } from "./backend.ts";
+import { hostForUrl, knownHostsName } from "./sshfs-args.ts";
+
+export interface HostKeyMatch {
+  /** Accepted keys, `type base64`. */
+  readonly accepted: string[];
+  /** Keys marked @revoked, `type base64`. */
+  readonly revoked: string[];
+}
+
+function globToRegExp(pattern: string): RegExp {
+  const body = pattern
+    .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+    .replace(/\*/g, ".*")
+    .replace(/\?/g, ".");
+  return new RegExp(`^${body}$`, "i");
+}
+
+/** `|1|salt|hash`: HMAC-SHA1 of the host name keyed by the salt (ssh-keygen -H). */
+function hashedMatches(entry: string, name: string): boolean {
+  const [, magic, salt, hash] = entry.split("|");
+  if (magic !== "1" || salt === undefined || hash === undefined) return false;
+  const expected = Buffer.from(hash, "base64");
+  const actual = createHmac("sha1", Buffer.from(salt, "base64")).update(name).digest();
+  return expected.length === actual.length && timingSafeEqual(expected, actual);
+}
+
+/** OpenSSH host pattern lists: comma-separated globs, `!` negates, hashed entries match exactly. */
+function hostsMatch(field: string, name: string): boolean {
+  if (field.startsWith("|")) return hashedMatches(field, name);
+  let matched = false;
+  for (const pattern of field.split(",")) {
+    const negated = pattern.startsWith("!");
+    if (!globToRegExp(negated ? pattern.slice(1) : pattern).test(name)) continue;
+    if (negated) return false;
+    matched = true;
+  }
+  return matched;
+}
+
+/** The keys a known_hosts text holds for host:port (`[host]:port` unless the port is 22). */
+export function matchKnownHosts(text: string, host: string, port: number): HostKeyMatch {
+  const name = knownHostsName(host.toLowerCase(), port);
+  const accepted: string[] = [];
+  const revoked: string[] = [];
+  for (const raw of text.split("\n")) {
+    const fields = raw.trim().split(/\s+/);
+    if (fields[0] === undefined || fields[0] === "" || fields[0].startsWith("#")) continue;
+    const marker = fields[0].startsWith("@") ? fields.shift() : undefined;
+    const [hosts, type, blob] = fields;
+    if (hosts === undefined || type === undefined || blob === undefined) continue;
+    if (marker === "@cert-authority" || !hostsMatch(hosts, name)) continue;
+    (marker === "@revoked" ? revoked : accepted).push(`${type} ${blob}`);
+  }
+  return { accepted, revoked };
+}
+
+/** `SHA256:...` as ssh-keygen -l prints it. */
+export function fingerprint(blob: Buffer): string {
+  return `SHA256:${createHash("sha256").update(blob).digest("base64").replace(/=+$/, "")}`;
+}
+
+/** The key type named inside an SSH public key blob. */
+function blobType(blob: Buffer): string {
+  if (blob.length < 4) return "unknown";
+  return blob.subarray(4, 4 + blob.readUInt32BE(0)).toString("latin1");
+}
+
+const SIMPLE_HOST_KEY_TYPES: readonly ServerHostKeyAlgorithm[] = [
+  "ssh-ed25519",
+  "ecdsa-sha2-nistp256",
+  "ecdsa-sha2-nistp384",
+  "ecdsa-sha2-nistp521",
+];
+
+/** ssh-keyscan's -t name for a key type. */
+const keyscanType = (type: string) =>
+  type === "ssh-rsa" ? "rsa" : type.startsWith("ecdsa") ? "ecdsa" : "ed25519";
+
+/** Host key algorithms ssh2 should ask for, so the server presents a key we know. */
+function hostKeyAlgorithms(keys: readonly string[]): ServerHostKeyAlgorithm[] {
+  const out = new Set<ServerHostKeyAlgorithm>();
+  for (const key of keys) {
+    const type = key.split(" ")[0] ?? "";
+    if (type === "ssh-rsa") for (const a of ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"] as const) out.add(a);
+    else if (SIMPLE_HOST_KEY_TYPES.includes(type as ServerHostKeyAlgorithm))
+      out.add(type as ServerHostKeyAlgorithm);
+  }
+  return [...out];
+}
+
+/** The HostKeyPolicy source when no known_hosts file exists at all. */
+export const NO_KNOWN_HOSTS = "no known_hosts file";
+
+interface HostKeyPolicy {
+  /** undefined: do not verify (operator turned verification off). */
+  readonly keys?: HostKeyMatch;
+  /** Where the keys came from, for messages: `the host_key option`, a file path. */
+  readonly source: string;
+}
+
+export interface SshLogin {
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  readonly auth: { readonly privateKey: Buffer } | { readonly password: string };
+  /** How the credentials were found, for messages: `private_key of credentials profile "x"`. */
+  readonly authSource: string;
+  readonly hostKeys: HostKeyPolicy;
+}
+
+export interface RemoteDir {
+  /** As the user gave it: absolute, or relative to the login home ("" = home). */
+  readonly path: string;
+  readonly create: boolean;
+}
+
+type Sftp = Pick<SFTPWrapper, "realpath" | "stat" | "mkdir">;
+
+const NO_SUCH_FILE = 2;
+const PERMISSION_DENIED = 3;
+
+const call = <T>(fn: (cb: (err: Error | undefined | null, value: T) => void) => void) =>
+  new Promise<T>((resolve, reject) => fn((err, value) => (err ? reject(err) : resolve(value))));
+const codeOf = (err: unknown) => (err as { code?: unknown }).code;
+const realpath = (sftp: Sftp, p: string) => call<string>((cb) => sftp.realpath(p, cb));
+const statOf = (sftp: Sftp, p: string) =>
+  call<Stats>((cb) => sftp.stat(p, cb)).catch((err: unknown) => {
+    if (codeOf(err) === NO_SUCH_FILE) return undefined;
+    throw err;
+  });
+
+/**
+ * The real absolute path of the volume's directory; creates missing components when asked.
+ * `where` names the server in messages.
+ */
+export async function resolveRemoteDir(sftp: Sftp, dir: RemoteDir, where: string): Promise<string> {
+  const home = await realpath(sftp, ".");
+  const joined = posix.normalize(posix.isAbsolute(dir.path) ? dir.path : posix.join(home, dir.path));
+  const wanted = joined.replace(/\/+$/, "") || "/";
+  const existing = await realpath(sftp, wanted).then(
+    async (real) => ((await statOf(sftp, real)) ? real : undefined),
+    (err: unknown) => {
+      if (codeOf(err) === NO_SUCH_FILE) return undefined;
+      throw err;
+    },
+  );
+  let real = existing;
+  if (real === undefined) {
+    if (!dir.create) {
+      throw invalid(
+        `remote directory ${wanted} does not exist on ${where}: create it or pass -o create=true`,
+      );
+    }
+    let prefix = "/";
+    for (const part of wanted.split("/").filter((p) => p !== "")) {
+      prefix = posix.join(prefix, part);
+      if (await statOf(sftp, prefix)) continue;
+      await call<void>((cb) => sftp.mkdir(prefix, (err) => cb(err, undefined))).catch((err: unknown) => {
+        const why = codeOf(err) === PERMISSION_DENIED ? "permission denied" : messageOf(err);
+        throw backendError(`cannot create remote directory ${prefix} on ${where}: ${why}`);
+      });
+    }
+    real = await realpath(sftp, wanted);
+  }
+  const info = await statOf(sftp, real);
+  if (!info?.isDirectory()) {
+    throw invalid(`remote path ${real} on ${where} is not a directory: point path at a directory`);
+  }
+  return real;
+}
+
+function connectError(err: unknown, login: SshLogin, where: string): VolgateError {
+  if (err instanceof VolgateError) return err;
+  const e = err as Error & { code?: string; level?: string };
+  if (e.level === "client-authentication") {
+    const methods = "privateKey" in login.auth ? "publickey" : "password, keyboard-interactive";
+    return backendError(
+      `authentication failed for ${login.user}@${where} (tried ${methods} with the ${login.authSource}): check the credentials profile, and that the user may log in`,
+    );
+  }
+  switch (e.code) {
+    case "ECONNREFUSED":
+      return backendError(
+        `cannot connect to ${where}: connection refused (is sshd running there, on that port?)`,
+      );
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return backendError(
+        `cannot connect to ${where}: host name ${login.host} does not resolve (DNS lookup failed)`,
+      );
+    case "EHOSTUNREACH":
+    case "ENETUNREACH":
+      return backendError(`cannot connect to ${where}: no route to host`);
+    case "ETIMEDOUT":
+      return timeout(`cannot connect to ${where}: connection timed out`);
+  }
+  if (/no matching host key/i.test(e.message)) {
+    return backendError(
+      `${where} offers none of the host key types in ${login.hostKeys.source}: check host_key/known_hosts for that server`,
+    );
+  }
+  if (/timed out/i.test(e.message)) {
+    return timeout(
+      `no SSH handshake from ${where} in time: check that the address and port are an SSH server`,
+    );
+  }
+  return backendError(`SSH connection to ${where} failed: ${e.message}`);
+}
+
+/**
+ * Log in, verify the host key, and return the real absolute path of the remote directory.
+ * Everything (DNS, TCP, handshake, SFTP) counts against `deadline`.
+ */
+export async function sshPreflight(
+  login: SshLogin,
+  dir: RemoteDir,
+  deadline: Deadline,
+  log: Logger,
+): Promise<string> {
+  const where = `${hostForUrl(login.host)}:${login.port}`;
+  const policy = login.hostKeys;
+  let hostKeyProblem: VolgateError | undefined;
+  const verify = (key: Buffer): boolean => {
+    const seen = `${blobType(key)} ${key.toString("base64")}`;
+    const print = `${blobType(key)} key ${fingerprint(key)}`;
+    if (policy.keys === undefined) {
+      log.warn(
+        { host: where, fingerprint: fingerprint(key) },
+        "SSH host key not verified (VOLGATE_VERIFY_HOST_KEYS=false)",
+      );
+      return true;
+    }
+    if (policy.keys.revoked.includes(seen)) {
+      hostKeyProblem = backendError(`host key of ${where} (${print}) is marked @revoked in ${policy.source}`);
+    } else if (policy.keys.accepted.length === 0) {
+      hostKeyProblem = invalid(
+        `no known host key for ${where}${policy.source === NO_KNOWN_HOSTS ? "" : ` in ${policy.source}`} (the server presented ${print}): check that fingerprint, then pass -o host_key="$(ssh-keyscan -t ${keyscanType(blobType(key))} -p ${login.port} ${login.host} 2>/dev/null)" or add the host to known_hosts in the credentials profile`,
+      );
+    } else if (!policy.keys.accepted.includes(seen)) {
+      hostKeyProblem = backendError(
+        `host key verification failed for ${where}: the server presented ${print}, which is not the key in ${policy.source}: the host key changed or the server is not the one you expect; if the change is legitimate, update host_key or known_hosts`,
+      );
+    }
+    return hostKeyProblem === undefined;
+  };
+  const algorithms = policy.keys ? hostKeyAlgorithms(policy.keys.accepted) : [];
+  const config: ConnectConfig = {
+    host: login.host,
+    port: login.port,
+    username: login.user,
+    readyTimeout: Math.max(1, deadline.timeoutMs),
+    hostVerifier: verify,
+    ...(algorithms.length > 0 && { algorithms: { serverHostKey: algorithms } }),
+    ...("privateKey" in login.auth
+      ? { privateKey: login.auth.privateKey, authHandler: ["publickey"] }
+      : {
+          password: login.auth.password,
+          tryKeyboard: true,
+          authHandler: ["password", "keyboard-interactive"],
+        }),
+  };
+  const client = new Client();
+  const password = "password" in login.auth ? login.auth.password : undefined;
+  client.on("keyboard-interactive", (_name, _instructions, _lang, prompts, finish) => {
+    finish(prompts.map(() => password ?? ""));
+  });
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  const guard = new Promise<never>((_, reject) => {
+    const seconds = Math.round(deadline.timeoutMs / 1000);
+    timer = setTimeout(
+      () => reject(timeout(`no answer from ${where} within ${seconds}s: check that it is reachable`)),
+      deadline.timeoutMs,
+    );
+    onAbort = () => reject(timeout(`SSH check of ${where} was cancelled: the request was aborted`));
+    deadline.signal?.addEventListener("abort", onAbort, { once: true });
+    if (deadline.signal?.aborted) onAbort();
+  });
+  const work = async () => {
+    await new Promise<void>((resolve, reject) => {
+      client.on("ready", resolve);
+      client.on("error", (err) => reject(hostKeyProblem ?? connectError(err, login, where)));
+      client.on("close", () =>
+        reject(hostKeyProblem ?? backendError(`${where} closed the SSH connection during login`)),
+      );
+      try {
+        client.connect(config);
+      } catch (err) {
+        reject(
+          invalid(
+            `cannot use the ${login.authSource}: ${messageOf(err)} (volgate needs an unencrypted private key)`,
+          ),
+        );
+      }
+    });
+    const sftp = await call<SFTPWrapper>((cb) => client.sftp(cb)).catch((err: unknown) => {
+      throw backendError(
+        `SFTP is not available on ${where}: ${messageOf(err)} (the server needs an sftp subsystem)`,
+      );
+    });
+    return resolveRemoteDir(sftp, dir, where).catch((err: unknown) => {
+      if (err instanceof VolgateError) throw err;
+      throw backendError(`cannot check remote directory ${dir.path || "~"} on ${where}: ${messageOf(err)}`);
+    });
+  };
+  try {
+    return await Promise.race([work(), guard]);
+  } finally {
+    clearTimeout(timer);
+    if (onAbort) deadline.signal?.removeEventListener("abort", onAbort);
+    client.end();
+    client.destroy();
+  }
+}

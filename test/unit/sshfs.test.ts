@@ -1,0 +1,789 @@
+/**
+ * The sshfs backend without a server: option parsing and its refusals, the connection
+ * key, the sshfs argv, known_hosts matching, remote directory resolution over a fake
+ * SFTP, and mount() through a fake runner and mount table.
+ */
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import fc from "fast-check";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { BackendContext, Options } from "../../src/backends/backend.ts";
+import { fingerprint, matchKnownHosts, resolveRemoteDir } from "../../src/backends/ssh-preflight.ts";
+import { sshfsBackend } from "../../src/backends/sshfs.ts";
+import { buildSshfsArgv, type SshfsArgvInput, type SshfsSpec } from "../../src/backends/sshfs-args.ts";
+import type { CommandRunner, Helper, StartOptions } from "../../src/command.ts";
+import { VolgateError } from "../../src/errors.ts";
+import { createLogger } from "../../src/logger.ts";
+import type { MountTable } from "../../src/mountinfo.ts";
+import { writeProfile } from "../support/sshd.ts";
+
+// Fixed vectors made with OpenSSH 9.2: ssh-keygen -t ed25519 / -l / -H.
+const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIApI3zhKSSdDTrfQyVFS8hiXDIrC48Re4ZEKO+mlqGds";
+const KEY_FP = "SHA256:WSVVYWu8tjUvuiDj80oLii8CwQ6oGcuZ+PrGCJPpu4Y";
+const OTHER = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIL8tDpmWclHqsMmAezDTEHqgu09eOALLR6+yivUwNQUC";
+const RSA =
+  "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQDEKGXzVs+c4VWue//e+8lyB3IrRx2XaW16X8ZadzD5wCdNQvorhUQ2xGpFwhYN7tE4YLzym5xlVawizRyIvbl7FB0bHuaesREyFTNwlwAD7iy4/A5L2wH2ISnfoN4IroDFDVnvZORZhqkB+GCCOBXnWFiPgx5b9apJjUXxGssR/w==";
+const RSA_FP = "SHA256:1wU/fuCdPYXhyKaIIEEt066HMUs/+L2jbz9QlMy5Q9Q";
+const HASHED_EXAMPLE_COM = `|1|HClL9ACZgTVRhiD8dloYActJExc=|iqPnhO+psAC+3gy6toLznyLFJg0= ${KEY}`;
+const HASHED_LOCAL_2222 = `|1|/fF6CP0YWxq3XVF8062Ijrt46P8=|cScratL9ay30HxHhTI/Y+95IB6M= ${KEY}`;
+
+/** The error a promise rejects with; fails the test if it resolves. */
+async function failure(p: Promise<unknown>): Promise<VolgateError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(VolgateError);
+  return err as VolgateError;
+}
+
+const base: Options = { host: "files.example.com", user: "backup" };
+const parse = (o: Options) => sshfsBackend.parse(o);
+
+function parseError(o: Options): VolgateError {
+  try {
+    parse(o);
+  } catch (err) {
+    expect(err).toBeInstanceOf(VolgateError);
+    expect((err as VolgateError).kind).toBe("invalid");
+    return err as VolgateError;
+  }
+  throw new Error(`parse accepted ${JSON.stringify(o)}`);
+}
+
+describe("parse", () => {
+  it("types a minimal volume with the documented defaults", () => {
+    expect(parse(base)).toEqual({
+      host: "files.example.com",
+      port: 22,
+      user: "backup",
+      path: "",
+      common: { ro: false, create: false, allowOther: true },
+      tuning: { reconnect: true, serverAliveInterval: 15, serverAliveCountMax: 3, compression: false },
+    });
+  });
+
+  it("takes every allowed option", () => {
+    const spec = parse({
+      ...base,
+      port: "2222",
+      path: "/srv/data",
+      credentials: "nas",
+      host_key: KEY,
+      ro: "",
+      create: "true",
+      uid: "1000",
+      gid: "1000",
+      umask: "022",
+      allow_other: "false",
+      reconnect: "no",
+      ServerAliveInterval: "30",
+      ServerAliveCountMax: "5",
+      compression: "yes",
+      cache: "no",
+      max_conns: "4",
+    });
+    expect(spec).toEqual({
+      host: "files.example.com",
+      port: 2222,
+      user: "backup",
+      path: "/srv/data",
+      hostKeys: [KEY],
+      common: {
+        credentials: "nas",
+        ro: true,
+        create: true,
+        uid: 1000,
+        gid: 1000,
+        umask: "0022",
+        allowOther: false,
+      },
+      tuning: {
+        reconnect: false,
+        serverAliveInterval: 30,
+        serverAliveCountMax: 5,
+        compression: true,
+        cache: false,
+        maxConns: 4,
+      },
+    });
+  });
+
+  it("accepts the inline password into the spec; the backend declares it a secret option", () => {
+    expect(parse({ ...base, password: "s3cret-pw" }).password).toBe("s3cret-pw");
+    expect(sshfsBackend.secretOptions).toEqual(["password"]);
+    expect(sshfsBackend.name).toBe("sshfs");
+  });
+
+  it("reads sshcmd=user@host:path like vieux/sshfs", () => {
+    expect(parse({ sshcmd: "backup@nas.lan:/srv/data" })).toMatchObject({
+      user: "backup",
+      host: "nas.lan",
+      path: "/srv/data",
+    });
+    expect(parse({ sshcmd: "backup@nas.lan:" })).toMatchObject({ host: "nas.lan", path: "" });
+    expect(parse({ sshcmd: "backup@nas.lan:rel/dir", port: "2200" })).toMatchObject({
+      path: "rel/dir",
+      port: 2200,
+    });
+    expect(parse({ sshcmd: "backup@[fd00::5]:/x" })).toMatchObject({ host: "fd00::5", path: "/x" });
+    expect(parse({ sshcmd: "backup@10.1.2.3:/x" })).toMatchObject({ host: "10.1.2.3" });
+  });
+
+  it("refuses sshcmd together with host, user or path", () => {
+    expect(parseError({ sshcmd: "a@b:/c", host: "b" }).message).toBe(
+      "sshcmd cannot be combined with host: use either sshcmd=user@host:path or host=, user=, path=",
+    );
+    expect(parseError({ sshcmd: "a@b:/c", user: "a", path: "/c" }).message).toMatch(
+      /combined with user, path/,
+    );
+  });
+
+  it("says which of host and user is missing", () => {
+    expect(parseError({ user: "a" }).message).toBe(
+      "backend sshfs needs option host (or sshcmd=user@host:path)",
+    );
+    expect(parseError({ host: "h" }).message).toBe(
+      "backend sshfs needs option user (or sshcmd=user@host:path)",
+    );
+    expect(parseError({}).message).toBe(
+      "backend sshfs needs option host and user (or sshcmd=user@host:path)",
+    );
+  });
+
+  it.each([
+    ["ssh_command", "/bin/sh -c id", /"ssh_command" is refused: it runs a command on this host/],
+    ["ProxyCommand", "nc evil 22", /"ProxyCommand" is refused: it runs a command/],
+    ["proxycommand", "nc evil 22", /"proxycommand" is refused: it runs a command/],
+    ["ProxyJump", "evil", /refused: it runs a command/],
+    ["LocalCommand", "id", /refused: it runs a command/],
+    ["sftp_server", "/bin/sh", /refused: it runs a command/],
+    ["-F", "/tmp/cfg", /"-F" is refused: command-line flags cannot be passed/],
+    ["-oProxyCommand", "x", /command-line flags cannot be passed/],
+    ["F", "/tmp/cfg", /refused: it reads or writes files on this host/],
+    ["IdentityFile", "/etc/shadow", /refused: it reads or writes files/],
+    ["UserKnownHostsFile", "/dev/null", /refused: it reads or writes files/],
+    ["uidfile", "/etc/passwd", /refused: it reads or writes files/],
+    ["StrictHostKeyChecking", "no", /refused: volgate sets it itself/],
+    ["password_stdin", "", /refused: volgate sets it itself/],
+    ["directport", "2049", /refused: volgate sets it itself/],
+  ])("refuses %s", (key, value, why) => {
+    const err = parseError({ ...base, [key]: value });
+    expect(err.message).toMatch(why);
+    expect(err.message).toContain("allowed: ");
+  });
+
+  it("refuses unknown options, listing what is allowed", () => {
+    expect(parseError({ ...base, follow_symlinks: "" }).message).toBe(
+      'option "follow_symlinks" not allowed for backend sshfs; allowed: ServerAliveCountMax, ServerAliveInterval, allow_other, cache, compression, create, credentials, gid, host, host_key, max_conns, password, path, port, reconnect, ro, sshcmd, uid, umask, user',
+    );
+    expect(parseError({ ...base, serveraliveinterval: "5" }).message).toMatch(
+      /"serveraliveinterval" not allowed/,
+    );
+  });
+
+  it.each([
+    "-oProxyCommand=x",
+    "-host",
+    "host-",
+    "a..b",
+    ".example.com",
+    "host name",
+    "h,ProxyCommand=x",
+    "evil;rm",
+    "h/x",
+    "h:22",
+    "[-oX]",
+    "[h.example.com]",
+    "[fe80::1%eth0]",
+    "999.1.1.1",
+    "1.2.3",
+    `${"a".repeat(64)}.com`,
+    `${"abcdefghi.".repeat(26)}com`,
+    "",
+  ])("refuses host=%j", (host) => {
+    expect(parseError({ ...base, host }).message).toMatch(
+      host === "" ? /needs option host/ : /is not a host name, IPv4 address or \[IPv6\] address/,
+    );
+  });
+
+  it.each([
+    ["nas", "nas"],
+    ["nas-01.example.com", "nas-01.example.com"],
+    ["my_service", "my_service"],
+    ["192.168.1.20", "192.168.1.20"],
+    ["::1", "::1"],
+    ["[::1]", "::1"],
+    ["[2001:db8::7]", "2001:db8::7"],
+  ])("accepts host=%j", (host, parsed) => {
+    expect(parse({ ...base, host }).host).toBe(parsed);
+  });
+
+  it.each(["-oProxyCommand=x", "a b", "root@x", "a,b", "a:b", "ünïcode", "x".repeat(65)])(
+    "refuses user=%j",
+    (user) => {
+      expect(parseError({ ...base, user }).message).toMatch(/is not a valid user name/);
+    },
+  );
+
+  it.each(["/srv/a,b", "/srv/a\nb", "/srv/a\0b", "/srv/a\rb", "/x,ProxyCommand=nc evil 22"])(
+    "refuses path=%j",
+    (path) => {
+      expect(parseError({ ...base, path }).message).toMatch(/must not contain commas, newlines or NUL/);
+    },
+  );
+
+  it.each([
+    ["[-oProxyCommand=x]:/p", /must look like user@host:path/],
+    ["-oX@h:/p", /sshcmd user="-oX" is not a valid user name/],
+    ["u@-oProxyCommand=x:/p", /sshcmd host="-oProxyCommand=x" is not a host name/],
+    ["u@[-oX]:/p", /sshcmd host="\[-oX\]" is not a host name/],
+    ["u@h,ProxyCommand=x:/p", /sshcmd host="h,ProxyCommand=x" is not a host name/],
+    ["u@h:/p,ProxyCommand=x", /must not contain commas/],
+    ["u@h", /must look like user@host:path/],
+    ["h:/p", /must look like user@host:path/],
+    ["@h:/p", /not a valid user name/],
+    ["u@:/p", /not a host name/],
+  ])("refuses sshcmd=%j", (sshcmd, why) => {
+    expect(parseError({ sshcmd }).message).toMatch(why);
+  });
+
+  it.each([
+    ["port", "22,ProxyCommand=x"],
+    ["port", "0"],
+    ["port", "65536"],
+    ["ServerAliveInterval", "15,ProxyCommand=x"],
+    ["ServerAliveInterval", "-1"],
+    ["ServerAliveCountMax", "0"],
+    ["max_conns", "0"],
+    ["max_conns", "17"],
+    ["max_conns", "2,ssh_command=x"],
+    ["compression", "yes,ProxyCommand=x"],
+    ["reconnect", "sometimes"],
+    ["cache", "yes,ssh_command=sh"],
+    ["umask", "022,allow_root"],
+    ["uid", "0,suid"],
+    ["allow_other", "1,dev"],
+    ["credentials", "../etc"],
+  ])("refuses %s=%j (typed values cannot smuggle options)", (key, value) => {
+    expect(() => parse({ ...base, [key]: value })).toThrow(VolgateError);
+  });
+
+  it("reads host_key from a key line, or from ssh-keyscan output", () => {
+    expect(parse({ ...base, host_key: `${KEY} root@nas` }).hostKeys).toEqual([KEY]);
+    const keyscan = `# nas:22 SSH-2.0-OpenSSH_9.2p1 Debian-2\nnas ${RSA}\n# nas:22 SSH-2.0-OpenSSH_9.2p1\n[nas]:2222 ${KEY}\n`;
+    expect(parse({ ...base, host_key: keyscan }).hostKeys).toEqual([RSA, KEY]);
+  });
+
+  it.each([
+    "AAAAC3NzaC1lZDI1NTE5AAAAIApI3zhKSSdDTrfQyVFS8hiXDIrC48Re4ZEKO+mlqGds",
+    "ssh-ed25519 not-base64!!",
+    `ssh-rsa ${KEY.split(" ")[1]}`,
+    "ssh-dss AAAAB3NzaC1kc3MAAACBAP",
+    "a b ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIApI3zhKSSdDTrfQyVFS8hiXDIrC48Re4ZEKO+mlqGds",
+    "# only a comment",
+  ])("refuses host_key=%j", (hostKey) => {
+    expect(parseError({ ...base, host_key: hostKey }).message).toMatch(
+      /host_key (must be a public host key line|is empty)/,
+    );
+  });
+});
+
+describe("connectionKey and describe", () => {
+  const key = (o: Options) => sshfsBackend.connectionKey(parse({ ...base, ...o }));
+
+  it("ignores the path and ro, which belong to the volume", () => {
+    expect(key({ path: "/a" })).toBe(key({ path: "/b", ro: "true" }));
+    expect(key({ path: "/a", create: "true" })).toBe(key({}));
+    expect(sshfsBackend.connectionKey(parse({ sshcmd: "backup@files.example.com:/x" }))).toBe(key({}));
+  });
+
+  it.each<Options>([
+    { host: "other.example.com" },
+    { port: "2222" },
+    { user: "other" },
+    { credentials: "p1" },
+    { host_key: KEY },
+    { password: "x-secret-1" },
+    { uid: "1000" },
+    { gid: "1000" },
+    { umask: "077" },
+    { allow_other: "false" },
+    { reconnect: "false" },
+    { ServerAliveInterval: "5" },
+    { ServerAliveCountMax: "9" },
+    { compression: "yes" },
+    { cache: "no" },
+    { max_conns: "2" },
+  ])("changes with %j", (o) => {
+    expect(key(o)).not.toBe(key({}));
+  });
+
+  it("never carries a password, only whether one was given inline", () => {
+    const k = key({ password: "hunter2-very-secret" });
+    expect(k).not.toContain("hunter2");
+    expect(k).toBe(key({ password: "another-secret" }));
+  });
+
+  it("describes the endpoint without secrets", () => {
+    expect(sshfsBackend.describe(parse({ ...base, path: "/srv", password: "pw-123456" }))).toBe(
+      "backup@files.example.com:22:/srv",
+    );
+    expect(sshfsBackend.describe(parse({ sshcmd: "u@[::1]:", port: "2222" }))).toBe("u@[::1]:2222:~");
+  });
+});
+
+describe("buildSshfsArgv", () => {
+  const input = (o: Options, rest: Partial<SshfsArgvInput> = {}): SshfsArgvInput => ({
+    spec: parse({ ...base, ...o }),
+    target: "/mnt/volgate/conns/abc",
+    auth: { kind: "key", identityFile: "/etc/volgate/credentials/nas/private_key" },
+    knownHostsFile: "/var/lib/volgate/work/sshfs-abc.known_hosts",
+    verifyHostKeys: true,
+    ...rest,
+  });
+
+  it("mounts the remote root with a key, strict host keys and nosuid,nodev", () => {
+    expect(buildSshfsArgv(input({}))).toEqual([
+      "-f",
+      "backup@files.example.com:/",
+      "/mnt/volgate/conns/abc",
+      "-F",
+      "/dev/null",
+      "-o",
+      [
+        "nosuid",
+        "nodev",
+        "allow_other",
+        "reconnect",
+        "ServerAliveInterval=15",
+        "ServerAliveCountMax=3",
+        "StrictHostKeyChecking=yes",
+        "UserKnownHostsFile=/var/lib/volgate/work/sshfs-abc.known_hosts",
+        "GlobalKnownHostsFile=/dev/null",
+        "CheckHostIP=no",
+        "UpdateHostKeys=no",
+        "Port=22",
+        "IdentityFile=/etc/volgate/credentials/nas/private_key",
+        "IdentitiesOnly=yes",
+        "PreferredAuthentications=publickey",
+        "PasswordAuthentication=no",
+        "KbdInteractiveAuthentication=no",
+        "BatchMode=yes",
+        "ConnectTimeout=10",
+      ].join(","),
+    ]);
+  });
+
+  it("asks for the password on stdin, escaping the comma FUSE would split on", () => {
+    const argv = buildSshfsArgv(
+      input({ port: "2222", password: "pw-inline-secret" }, { auth: { kind: "password" } }),
+    );
+    expect(argv.slice(0, 6)).toEqual([
+      "-f",
+      "backup@files.example.com:/",
+      "/mnt/volgate/conns/abc",
+      "-F",
+      "/dev/null",
+      "-o",
+    ]);
+    expect(argv[6]).toBe(
+      [
+        "nosuid",
+        "nodev",
+        "allow_other",
+        "reconnect",
+        "ServerAliveInterval=15",
+        "ServerAliveCountMax=3",
+        "StrictHostKeyChecking=yes",
+        "UserKnownHostsFile=/var/lib/volgate/work/sshfs-abc.known_hosts",
+        "GlobalKnownHostsFile=/dev/null",
+        "CheckHostIP=no",
+        "UpdateHostKeys=no",
+        "Port=2222",
+        "password_stdin",
+        "PubkeyAuthentication=no",
+        "PreferredAuthentications=password\\,keyboard-interactive",
+        "NumberOfPasswordPrompts=1",
+        "ConnectTimeout=10",
+      ].join(","),
+    );
+    expect(argv.join(" ")).not.toContain("pw-inline-secret");
+  });
+
+  it("turns off host key checking only when the operator did", () => {
+    const o = buildSshfsArgv(input({}, { verifyHostKeys: false }))[6]?.split(",") ?? [];
+    expect(o).toContain("StrictHostKeyChecking=no");
+    expect(o).toContain("UserKnownHostsFile=/dev/null");
+    expect(o).not.toContain("StrictHostKeyChecking=yes");
+  });
+
+  it("maps tuning and session options", () => {
+    const o = buildSshfsArgv(
+      input({
+        uid: "1000",
+        gid: "100",
+        umask: "027",
+        allow_other: "false",
+        reconnect: "false",
+        compression: "yes",
+        cache: "no",
+        max_conns: "4",
+        ServerAliveInterval: "0",
+      }),
+    )[6];
+    expect(o).toMatch(
+      /^nosuid,nodev,uid=1000,gid=100,umask=0027,dir_cache=no,max_conns=4,ServerAliveInterval=0,ServerAliveCountMax=3,Compression=yes,StrictHostKeyChecking=yes,/,
+    );
+    expect(o).not.toMatch(/reconnect|allow_other/);
+  });
+
+  it("brackets IPv6 hosts", () => {
+    expect(buildSshfsArgv(input({ host: "fd00::5" }))[1]).toBe("backup@[fd00::5]:/");
+  });
+
+  it("refuses max_conns with a password, and file paths sshfs would split", () => {
+    expect(() => buildSshfsArgv(input({ max_conns: "2" }, { auth: { kind: "password" } }))).toThrow(
+      /max_conns/,
+    );
+    expect(() => buildSshfsArgv(input({}, { knownHostsFile: "/a,b" }))).toThrow(/comma, space or quote/);
+    expect(() => buildSshfsArgv(input({}, { auth: { kind: "key", identityFile: "/a b" } }))).toThrow(/comma/);
+  });
+
+  it("always has nosuid,nodev first and never a password, whatever the options", () => {
+    const tuning = fc.record(
+      {
+        reconnect: fc.constantFrom("true", "false"),
+        compression: fc.constantFrom("yes", "no"),
+        cache: fc.constantFrom("yes", "no"),
+        max_conns: fc.integer({ min: 1, max: 16 }).map(String),
+        ServerAliveInterval: fc.integer({ min: 0, max: 3600 }).map(String),
+        uid: fc.integer({ min: 0, max: 65535 }).map(String),
+        allow_other: fc.constantFrom("true", "false"),
+        port: fc.integer({ min: 1, max: 65535 }).map(String),
+      },
+      { requiredKeys: [] },
+    );
+    fc.assert(
+      fc.property(tuning, fc.string({ minLength: 4 }), fc.boolean(), (o, password, useKey) => {
+        const spec = parse({ ...base, ...o, password });
+        const auth =
+          useKey || (spec.tuning.maxConns ?? 1) > 1
+            ? ({ kind: "key", identityFile: "/k" } as const)
+            : ({ kind: "password" } as const);
+        const argv = buildSshfsArgv({
+          spec,
+          target: "/t",
+          auth,
+          knownHostsFile: "/kh",
+          verifyHostKeys: true,
+        });
+        expect(argv[6]?.startsWith("nosuid,nodev")).toBe(true);
+        expect(argv.filter((a) => a.includes(password))).toEqual([]);
+      }),
+    );
+  });
+});
+
+describe("known_hosts matching", () => {
+  it("matches plain names on port 22 and [host]:port elsewhere", () => {
+    const text = `nas.lan ${KEY}\n[nas.lan]:2222 ${OTHER}\n`;
+    expect(matchKnownHosts(text, "nas.lan", 22)).toEqual({ accepted: [KEY], revoked: [] });
+    expect(matchKnownHosts(text, "nas.lan", 2222)).toEqual({ accepted: [OTHER], revoked: [] });
+    expect(matchKnownHosts(text, "nas.lan", 2200).accepted).toEqual([]);
+    expect(matchKnownHosts(text, "NAS.lan", 22).accepted).toEqual([KEY]);
+    expect(matchKnownHosts(text, "other.lan", 22).accepted).toEqual([]);
+  });
+
+  it("matches hashed entries (ssh-keygen -H)", () => {
+    const text = `${HASHED_EXAMPLE_COM}\n${HASHED_LOCAL_2222}\n`;
+    expect(matchKnownHosts(text, "example.com", 22).accepted).toEqual([KEY]);
+    expect(matchKnownHosts(text, "127.0.0.1", 2222).accepted).toEqual([KEY]);
+    expect(matchKnownHosts(text, "127.0.0.1", 22).accepted).toEqual([]);
+    expect(matchKnownHosts(text, "example.org", 22).accepted).toEqual([]);
+    expect(
+      matchKnownHosts("|1|bm90|YmFk ssh-ed25519 AAAA\n|2|x|y a b\n", "example.com", 22).accepted,
+    ).toEqual([]);
+  });
+
+  it("honours pattern lists, wildcards, negation, comments and markers", () => {
+    const text = [
+      "# comment",
+      "",
+      `nas,nas.lan,10.0.0.5 ${KEY} a comment`,
+      `*.example.com,!bad.example.com ${OTHER}`,
+      `@revoked * ${RSA}`,
+      `@cert-authority *.lan ${OTHER}`,
+      "broken-line-without-key",
+    ].join("\n");
+    expect(matchKnownHosts(text, "10.0.0.5", 22)).toEqual({ accepted: [KEY], revoked: [RSA] });
+    expect(matchKnownHosts(text, "web.example.com", 22).accepted).toEqual([OTHER]);
+    expect(matchKnownHosts(text, "bad.example.com", 22).accepted).toEqual([]);
+    expect(matchKnownHosts(text, "x.lan", 22).accepted).toEqual([]); // CA lines are not host keys
+  });
+
+  it("fingerprints like ssh-keygen -l", () => {
+    const blob = (line: string) => Buffer.from(line.split(" ")[1] ?? "", "base64");
+    expect(fingerprint(blob(KEY))).toBe(KEY_FP);
+    expect(fingerprint(blob(RSA))).toBe(RSA_FP);
+  });
+});
+
+/** An in-memory SFTP server: `dirs` and `files` are absolute paths; home is /home/u. */
+function fakeSftp(dirs: string[], files: string[] = [], readOnly: string[] = []) {
+  const d = new Set(["/", ...dirs]);
+  const f = new Set(files);
+  const made: string[] = [];
+  const noSuch = () => Object.assign(new Error("No such file"), { code: 2 });
+  const norm = (p: string) => (p === "" || p === "." ? "/home/u" : p.startsWith("/") ? p : `/home/u/${p}`);
+  const parent = (p: string) => p.slice(0, p.lastIndexOf("/")) || "/";
+  const sftp = {
+    realpath(p: string, cb: (err: Error | undefined, abs: string) => void) {
+      const abs = norm(p);
+      // OpenSSH resolves a missing last component, not a missing parent.
+      if (!d.has(parent(abs)) && abs !== "/") cb(noSuch(), "");
+      else cb(undefined, abs);
+    },
+    stat(p: string, cb: (err: Error | undefined, s: { isDirectory(): boolean }) => void) {
+      const abs = norm(p);
+      if (d.has(abs) || f.has(abs)) cb(undefined, { isDirectory: () => d.has(abs) });
+      else cb(noSuch(), { isDirectory: () => false });
+    },
+    mkdir(p: string, cb: (err: Error | undefined) => void) {
+      if (readOnly.some((r) => p.startsWith(`${r}/`))) {
+        cb(Object.assign(new Error("Permission denied"), { code: 3 }));
+        return;
+      }
+      d.add(p);
+      made.push(p);
+      cb(undefined);
+    },
+  };
+  return { sftp: sftp as never, made, dirs: d };
+}
+
+describe("resolveRemoteDir", () => {
+  const where = "nas:22";
+  it("resolves absolute, home-relative and empty paths", async () => {
+    const { sftp } = fakeSftp(["/home", "/home/u", "/home/u/data", "/srv", "/srv/x"]);
+    expect(await resolveRemoteDir(sftp, { path: "/srv/x/", create: false }, where)).toBe("/srv/x");
+    expect(await resolveRemoteDir(sftp, { path: "data", create: false }, where)).toBe("/home/u/data");
+    expect(await resolveRemoteDir(sftp, { path: "", create: false }, where)).toBe("/home/u");
+  });
+
+  it("refuses a missing directory unless create=true, then makes each missing component", async () => {
+    const { sftp, made } = fakeSftp(["/home", "/home/u", "/srv"]);
+    await expect(resolveRemoteDir(sftp, { path: "/srv/a/b", create: false }, where)).rejects.toThrow(
+      "remote directory /srv/a/b does not exist on nas:22: create it or pass -o create=true",
+    );
+    expect(made).toEqual([]);
+    expect(await resolveRemoteDir(sftp, { path: "/srv/a/b", create: true }, where)).toBe("/srv/a/b");
+    expect(made).toEqual(["/srv/a", "/srv/a/b"]);
+    expect(await resolveRemoteDir(sftp, { path: "new", create: true }, where)).toBe("/home/u/new");
+  });
+
+  it("refuses a file, and says when the server refuses mkdir", async () => {
+    const { sftp } = fakeSftp(["/home", "/home/u", "/srv", "/ro"], ["/srv/file"], ["/ro"]);
+    await expect(resolveRemoteDir(sftp, { path: "/srv/file", create: true }, where)).rejects.toThrow(
+      "remote path /srv/file on nas:22 is not a directory: point path at a directory",
+    );
+    await expect(resolveRemoteDir(sftp, { path: "/ro/x", create: true }, where)).rejects.toThrow(
+      "cannot create remote directory /ro/x on nas:22: permission denied",
+    );
+  });
+});
+
+describe("mount through a fake runner", () => {
+  let root: string;
+  let secretsDir: string;
+  const logs: Record<string, unknown>[] = [];
+
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), "volgate-sshfs-unit-"));
+    secretsDir = join(root, "secrets");
+    await writeProfile(secretsDir, "key", { private_key: "-----BEGIN OPENSSH PRIVATE KEY-----\nfake\n" });
+    await writeProfile(secretsDir, "pw", {
+      password: "profile-pw-123\n",
+      known_hosts: `[nas]:2222 ${KEY}\n`,
+    });
+    await writeProfile(secretsDir, "empty", {});
+  });
+  afterAll(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  interface Started {
+    file: string;
+    args: readonly string[];
+    options: StartOptions;
+    killed: boolean;
+  }
+
+  /** `behaviour`: "mount" makes the target live; a string is printed before exiting 1; "hang" does nothing. */
+  function fakeMachine(behaviour: "mount" | "hang" | { fail: string }) {
+    const live = new Set<string>();
+    const started: Started[] = [];
+    const runs: string[][] = [];
+    const runner: CommandRunner = {
+      run: async (file, args) => {
+        runs.push([file, ...args]);
+        if (file === "umount") live.delete(args[args.length - 1] ?? "");
+        return { code: 0, stdout: "", stderr: "" };
+      },
+      start: (file, args, options): Helper => {
+        const s: Started = { file, args, options, killed: false };
+        started.push(s);
+        const target = args[2] ?? "";
+        let output = "";
+        let exit: (code: number | null) => void = () => {};
+        const exited = new Promise<number | null>((r) => {
+          exit = r;
+        });
+        setTimeout(() => {
+          if (behaviour === "mount") live.add(target);
+          else if (behaviour !== "hang") {
+            output = behaviour.fail;
+            exit(1);
+          }
+        }, 20);
+        return {
+          pid: 4242,
+          exited,
+          output: () => output,
+          kill: () => {
+            s.killed = true;
+            exit(null);
+          },
+        };
+      },
+    };
+    const mounts: MountTable = {
+      entries: async () => [],
+      probe: async (p) => (live.has(p) ? "live" : "absent"),
+    };
+    const ctx = (verifyHostKeys = true): BackendContext => ({
+      runner,
+      mounts,
+      log: createLogger("info", "json", { write: (l: string) => void logs.push(JSON.parse(l)) }),
+      secretsDir,
+      workDir: root,
+      verifyHostKeys,
+    });
+    return { ctx, started, runs, live };
+  }
+
+  const spec = (o: Options): SshfsSpec => parse({ host: "nas", port: "2222", user: "u", ...o });
+
+  it("starts sshfs with the profile key and a 0600 known_hosts written from host_key", async () => {
+    const m = fakeMachine("mount");
+    await sshfsBackend.mount(spec({ credentials: "key", host_key: KEY }), "/t/key", m.ctx(), {
+      timeoutMs: 2000,
+    });
+    const s = m.started[0];
+    expect(s?.file).toBe("sshfs");
+    expect(s?.options.stdin).toBeUndefined();
+    expect(s?.options.logFile).toMatch(new RegExp(`^${root}/sshfs-[0-9a-f]{16}\\.log$`));
+    const o = s?.args[6]?.split(",") ?? [];
+    expect(o).toContain(`IdentityFile=${join(secretsDir, "key", "private_key")}`);
+    const kh = o.find((x) => x.startsWith("UserKnownHostsFile="))?.slice("UserKnownHostsFile=".length) ?? "";
+    expect(kh).toMatch(new RegExp(`^${root}/sshfs-[0-9a-f]{16}\\.known_hosts$`));
+    expect(await readFile(kh, "utf8")).toBe(`[nas]:2222 ${KEY}\n`);
+    expect((await stat(kh)).mode & 0o777).toBe(0o600);
+    expect(m.live.has("/t/key")).toBe(true);
+  });
+
+  it("sends the profile password on stdin only, and uses the profile's known_hosts as is", async () => {
+    const m = fakeMachine("mount");
+    await sshfsBackend.mount(spec({ credentials: "pw" }), "/t/pw", m.ctx(), { timeoutMs: 2000 });
+    const s = m.started[0];
+    expect(s?.options.stdin).toBe("profile-pw-123\n");
+    expect(s?.args.join(" ")).not.toContain("profile-pw-123");
+    expect(s?.args[6]).toContain(`UserKnownHostsFile=${join(secretsDir, "pw", "known_hosts")},`);
+    expect(s?.args[6]).toContain("password_stdin");
+  });
+
+  it("uses an inline password when no profile is given", async () => {
+    const m = fakeMachine("mount");
+    await sshfsBackend.mount(spec({ password: "inline-pw-77", host_key: KEY }), "/t/inline", m.ctx(), {
+      timeoutMs: 2000,
+    });
+    expect(m.started[0]?.options.stdin).toBe("inline-pw-77\n");
+    expect(m.started[0]?.args.join(" ")).not.toContain("inline-pw-77");
+  });
+
+  it("reports ssh's words and a hint when sshfs exits, and leaves nothing mounted", async () => {
+    const m = fakeMachine({
+      fail: "Host key for [nas]:2222 has changed.\nHost key verification failed.\nread: Connection reset by peer\n",
+    });
+    const err = await failure(
+      sshfsBackend.mount(spec({ credentials: "key", host_key: OTHER }), "/t/bad", m.ctx(), {
+        timeoutMs: 2000,
+      }),
+    );
+    expect(err.kind).toBe("backend");
+    expect(err.message).toBe(
+      "sshfs mount of u@nas:2222 failed: Host key for [nas]:2222 has changed.; Host key verification failed.; read: Connection reset by peer: the server's host key does not match host_key/known_hosts (it changed, or the server is not the one you expect)",
+    );
+    expect(m.live.size).toBe(0);
+  });
+
+  it("kills a helper that does not mount by the deadline", async () => {
+    const m = fakeMachine("hang");
+    const started = Date.now();
+    const err = await failure(
+      sshfsBackend.mount(spec({ credentials: "key", host_key: KEY }), "/t/hang", m.ctx(), { timeoutMs: 300 }),
+    );
+    expect(err.kind).toBe("timeout");
+    expect(Date.now() - started).toBeLessThan(1500);
+    expect(m.started[0]?.killed).toBe(true);
+  });
+
+  it("refuses to mount with no known host key, before starting anything", async () => {
+    const m = fakeMachine("mount");
+    const err = await failure(
+      sshfsBackend.mount(spec({ credentials: "key" }), "/t/nokey", m.ctx(), { timeoutMs: 2000 }),
+    );
+    expect(err.kind).toBe("invalid");
+    expect(err.message).toBe(
+      'no known host key for nas:2222: pass -o host_key="$(ssh-keyscan -t ed25519 -p 2222 nas 2>/dev/null)" after checking its fingerprint, or add known_hosts to the credentials profile',
+    );
+    expect(m.started).toEqual([]);
+  });
+
+  it("mounts without checking host keys only when the operator turned that off, with a warning", async () => {
+    const m = fakeMachine("mount");
+    const before = logs.length;
+    await sshfsBackend.mount(spec({ credentials: "key" }), "/t/nocheck", m.ctx(false), { timeoutMs: 2000 });
+    expect(m.started[0]?.args[6]).toContain("StrictHostKeyChecking=no,UserKnownHostsFile=/dev/null");
+    expect(logs.slice(before).some((l) => l.level === 40)).toBe(true);
+  });
+
+  it("preflight refuses a private key it cannot use, before any connection", async () => {
+    const m = fakeMachine("mount");
+    const err = await failure(
+      sshfsBackend.preflight(spec({ credentials: "key", host_key: KEY }), m.ctx(), { timeoutMs: 2000 }),
+    );
+    expect(err.kind).toBe("invalid");
+    expect(err.message).toBe(
+      'cannot use the private_key of credentials profile "key": Cannot parse privateKey: Unsupported key format (volgate needs an unencrypted private key)',
+    );
+  });
+
+  it("says what credential is missing", async () => {
+    const m = fakeMachine("mount");
+    await expect(
+      sshfsBackend.mount(spec({ host_key: KEY }), "/t/x", m.ctx(), { timeoutMs: 2000 }),
+    ).rejects.toThrow(/no credentials for u@nas: pass -o credentials=PROFILE/);
+    await expect(
+      sshfsBackend.mount(spec({ credentials: "empty", host_key: KEY }), "/t/x", m.ctx(), { timeoutMs: 2000 }),
+    ).rejects.toThrow(/credentials profile "empty" .* has neither a private_key nor a password file/);
+    await expect(
+      sshfsBackend.mount(spec({ credentials: "nope", host_key: KEY }), "/t/x", m.ctx(), { timeoutMs: 2000 }),
+    ).rejects.toThrow(/credentials profile "nope" not found/);
+    await expect(
+      sshfsBackend.mount(spec({ credentials: "pw", max_conns: "4" }), "/t/x", m.ctx(), { timeoutMs: 2000 }),
+    ).rejects.toThrow(/max_conns above 1 needs key authentication/);
+    expect(m.started).toEqual([]);
+  });
+});
