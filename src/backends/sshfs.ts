@@ -12,7 +12,7 @@ import { openProfile, profileFile, readSecret } from "../credentials.ts";
 import { invalid, VolgateError } from "../errors.ts";
 import { unmountPath } from "../mountops.ts";
 import type { Backend, BackendContext } from "./backend.ts";
-import { type HostKeyMatch, matchKnownHosts, NO_KNOWN_HOSTS, sshPreflight } from "./ssh-preflight.ts";
+import { type HostKeyMatch, matchKnownHosts, NO_KNOWN_HOSTS } from "./known-hosts.ts";
 import {
   buildSshfsArgv,
   describeSshfs,
@@ -127,6 +127,8 @@ export const sshfsBackend: Backend<SshfsSpec> = {
 
   async preflight(spec, ctx, deadline) {
     const login = await resolveLogin(spec, ctx);
+    // ssh2 is loaded on first use: a daemon that never creates an sshfs volume does not pay its memory.
+    const { sshPreflight } = await import("./ssh-preflight.ts");
     const real = await sshPreflight(
       {
         host: spec.host,
