@@ -10,6 +10,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { call } from "../test/support/client.ts";
 
+/** The flags volgate is launched with in production (plugin/config.json, volgate.service). */
+const NODE_FLAGS = (process.env.VOLGATE_NODE_FLAGS ?? "--max-semi-space-size=1").split(" ").filter(Boolean);
+
 const TARGETS = { getP99Ms: 1, list10kMs: 25, listen10kMs: 300, rssMb: 80 };
 
 function volume(i: number) {
@@ -61,7 +64,10 @@ async function startDaemon(
     VOLGATE_LOG_FORMAT: "json",
   };
   const started = performance.now();
-  const child = spawn(process.execPath, ["dist/main.js"], { env, stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(process.execPath, [...NODE_FLAGS, "dist/main.js"], {
+    env,
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   let out = "";
   const reportedMs = await new Promise<number>((resolve, reject) => {
     child.once("exit", (code) => reject(new Error(`volgate exited with ${code}: ${out}`)));
