@@ -11,7 +11,7 @@ import type { Logger } from "./logger.ts";
 import { ACCEPT, type Body, ENDPOINTS, idOf, nameOf, optionsOf, parseBody } from "./protocol.ts";
 
 /** Requests carry a name and a few options: anything bigger is not from dockerd. */
-export const BODY_LIMIT = 256 * 1024;
+const BODY_LIMIT = 256 * 1024;
 
 /** A handler answers an object, or a string that is already the JSON answer. */
 type Handler = (body: Body, signal: AbortSignal) => Promise<object | string> | object | string;

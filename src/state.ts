@@ -22,7 +22,7 @@ export interface VolumeRecord {
   mounts: Record<string, number>;
 }
 
-export const STATE_VERSION = 1;
+const STATE_VERSION = 1;
 const STATE_FILE = "state.json";
 const SECRETS_FILE = "secrets.json";
 
@@ -60,7 +60,7 @@ async function readIfPresent(path: string): Promise<string | undefined> {
 }
 
 /** Turn whatever format is on disk into the current one; throws on anything unreadable. */
-export function migrate(raw: unknown): StateFileV1 {
+function migrate(raw: unknown): StateFileV1 {
   const data = raw as { version?: unknown; volumes?: unknown };
   if (typeof data !== "object" || data === null) throw new Error("not a JSON object");
   if (data.version === STATE_VERSION && Array.isArray(data.volumes)) return data as StateFileV1;
