@@ -81,7 +81,8 @@ export function buildApp(driver: Driver, log: Logger, https?: TlsFiles): Fastify
     const status = statusOf(err);
     const message = errorText(err);
     const kind = err instanceof VolgateError ? err.kind : "internal";
-    const level = kind === "internal" ? "error" : "warn";
+    // dockerd asks Get before every create and for other drivers' volumes: an unknown name is routine.
+    const level = kind === "internal" ? "error" : kind === "not_found" ? "debug" : "warn";
     log[level](
       { op: request.url, volume: (request.body as Body | undefined)?.Name, kind, err: message },
       "failed",

@@ -1,5 +1,5 @@
 /** /proc/self/mountinfo parsing and liveness checks: is something really mounted and answering? */
-import { readFile, stat } from "node:fs/promises";
+import { readFile, statfs } from "node:fs/promises";
 
 export interface MountEntry {
   readonly mountPoint: string;
@@ -48,7 +48,9 @@ async function answers(path: string): Promise<boolean> {
   const deadline = new Promise<boolean>((resolve) => {
     timer = setTimeout(() => resolve(false), PROBE_TIMEOUT_MS);
   });
-  const check = stat(path).then(
+  // statfs, not stat: a dead FUSE mount keeps answering stat from its attribute cache for a long time,
+  // while statfs asks the filesystem and fails with ENOTCONN at once.
+  const check = statfs(path).then(
     () => true,
     () => false,
   );

@@ -301,7 +301,8 @@ function optionPath(path: string): string {
 export function buildSshfsArgv(input: SshfsArgvInput): string[] {
   const { spec, auth, verifyHostKeys } = input;
   const t = spec.tuning;
-  const o = [...fuseSessionOptions(spec.common)];
+  // idmap=user: the login's files show as root's here, so dockerd (root) can chown them on copy-up and docker cp.
+  const o = [...fuseSessionOptions(spec.common), "idmap=user"];
   if (t.reconnect) o.push("reconnect");
   if (t.cache !== undefined) o.push(`dir_cache=${t.cache ? "yes" : "no"}`);
   if (t.maxConns !== undefined) {

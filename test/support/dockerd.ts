@@ -3,12 +3,15 @@
  * unix socket, pidfile, config file, log), no bridge, no iptables, never a docker network.
  * Workload containers run with `--network none` from a busybox image made by `docker import`.
  *
- * What cannot be private: dockerd 20.10 discovers legacy plugins only in the hard-coded
- * /run/docker/plugins (sockets) and /etc/docker/plugins, /usr/lib/docker/plugins (.spec/.json);
- * no flag or env moves them, and managed plugins also live under /run/docker/plugins/<id>/.
- * So each run uses a unique plugin name (uniquePluginName) and removes its socket at the end;
- * sockets of earlier crashed runs (our prefix only, nobody listening) are removed first, because
- * dockerd stalls ~15 s per `docker volume ls` on every dead socket it finds there.
+ * What cannot be private (dockerd 20.10): legacy plugins are found only in the hard-coded
+ * /run/docker/plugins (`<name>.sock` or `<name>/<name>.sock`) and /etc/docker/plugins,
+ * /usr/lib/docker/plugins (`.spec`/`.json`); no flag or env moves them (only a mount namespace
+ * could), and managed plugins of every dockerd also live in /run/docker/plugins/<id>/.
+ * `docker volume ls` and a Get of an unknown volume scan that dir and activate every socket in it,
+ * so dockerds on one machine see each other's legacy plugins. Once activated, a plugin whose socket
+ * vanished costs 15 s per List/unknown-Get until dockerd restarts. Hence: a unique plugin name per
+ * run (uniquePluginName), its socket removed at the end, and dead sockets of earlier crashed runs
+ * (our prefix only, older than a minute, nobody listening) removed before dockerd starts.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -113,6 +116,8 @@ export async function removeDeadPluginSockets(prefix = PLUGIN_PREFIX): Promise<s
     const path = join(PLUGIN_SOCKET_DIR, entry);
     const info = await lstat(path).catch(() => undefined);
     if (!info?.isSocket()) continue;
+    // A socket a few seconds old may belong to a run that is starting right now.
+    if (Date.now() - info.mtimeMs < 60_000) continue;
     if (await socketAnswers(path)) continue;
     await unlink(path).catch(() => {});
     removed.push(path);

@@ -232,7 +232,7 @@ export async function startVolgate(options: VolgateOptions = {}): Promise<Volgat
   };
 }
 
-/** Kill any process whose argv mentions `needle` (our own sshfs helpers, found by their mount dir). */
+/** PIDs of processes whose argv mentions `needle`: our own sshfs helpers, found by their (unique) mount dir. */
 export async function pidsMentioning(needle: string): Promise<number[]> {
   const ps = await run("ps", ["-eo", "pid=,args="]);
   return ps.stdout

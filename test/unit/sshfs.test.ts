@@ -357,6 +357,7 @@ describe("buildSshfsArgv", () => {
         "nosuid",
         "nodev",
         "allow_other",
+        "idmap=user",
         "reconnect",
         "ServerAliveInterval=15",
         "ServerAliveCountMax=3",
@@ -394,6 +395,7 @@ describe("buildSshfsArgv", () => {
         "nosuid",
         "nodev",
         "allow_other",
+        "idmap=user",
         "reconnect",
         "ServerAliveInterval=15",
         "ServerAliveCountMax=3",
@@ -435,7 +437,7 @@ describe("buildSshfsArgv", () => {
       }),
     )[6];
     expect(o).toMatch(
-      /^nosuid,nodev,uid=1000,gid=100,umask=0027,dir_cache=no,max_conns=4,ServerAliveInterval=0,ServerAliveCountMax=3,Compression=yes,StrictHostKeyChecking=yes,/,
+      /^nosuid,nodev,uid=1000,gid=100,umask=0027,idmap=user,dir_cache=no,max_conns=4,ServerAliveInterval=0,ServerAliveCountMax=3,Compression=yes,StrictHostKeyChecking=yes,/,
     );
     expect(o).not.toMatch(/reconnect|allow_other/);
   });
