@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { call } from "../support/client.ts";
 import { tierCanRun } from "../support/prereq.ts";
 import { freePort } from "../support/sshd.ts";
+import { makePki } from "../support/tls.ts";
 import { DIST_MAIN, startVolgate, type Volgate } from "../support/volgate.ts";
 
 const exec = promisify(execFile);
@@ -173,70 +174,14 @@ describe.runIf(canRun)("configuration and listening", () => {
   });
 
   it("serves mutual TLS on TCP and refuses clients without a certificate", async () => {
-    const tls = join(dir, "tls");
-    await exec("mkdir", ["-p", tls]);
-    const ssl = (...args: string[]) => exec("openssl", args, { cwd: tls });
-    await ssl(
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-days",
-      "2",
-      "-subj",
-      "/CN=volgate-test-ca",
-      "-keyout",
-      "ca.key",
-      "-out",
-      "ca.pem",
-    );
-    for (const [name, san] of [
-      ["server", "subjectAltName=IP:127.0.0.1"],
-      ["client", "extendedKeyUsage=clientAuth"],
-    ] as const) {
-      await ssl(
-        "req",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-subj",
-        `/CN=${name}`,
-        "-keyout",
-        `${name}.key`,
-        "-out",
-        `${name}.csr`,
-      );
-      await writeFile(join(tls, `${name}.ext`), `${san}\n`);
-      await ssl(
-        "x509",
-        "-req",
-        "-in",
-        `${name}.csr`,
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        `${name}.ext`,
-        "-out",
-        `${name}.pem`,
-      );
-    }
+    const pki = await makePki(join(dir, "tls"));
     const port = await freePort();
     const env = {
       ...baseEnv(),
       VOLGATE_LISTEN: `tcp://127.0.0.1:${port}`,
-      VOLGATE_TLS_CERT: join(tls, "server.pem"),
-      VOLGATE_TLS_KEY: join(tls, "server.key"),
-      VOLGATE_TLS_CA: join(tls, "ca.pem"),
+      VOLGATE_TLS_CERT: pki.serverCert,
+      VOLGATE_TLS_KEY: pki.serverKey,
+      VOLGATE_TLS_CA: pki.ca,
     };
     const child = spawn(process.execPath, [DIST_MAIN], { env, stdio: ["ignore", "pipe", "inherit"] });
     try {
@@ -245,7 +190,7 @@ describe.runIf(canRun)("configuration and listening", () => {
           if (d.toString().includes('"listening"')) resolve();
         });
       });
-      const ca = await readFile(join(tls, "ca.pem"));
+      const ca = await readFile(pki.ca);
       const post = (withCert: boolean) =>
         new Promise<string>((resolve, reject) => {
           const req = request(
@@ -256,8 +201,8 @@ describe.runIf(canRun)("configuration and listening", () => {
               method: "POST",
               ca,
               ...(withCert && {
-                cert: readFileSync(join(tls, "client.pem")),
-                key: readFileSync(join(tls, "client.key")),
+                cert: readFileSync(pki.clientCert),
+                key: readFileSync(pki.clientKey),
               }),
             },
             (res) => {
