@@ -1,0 +1,440 @@
+/**
+ * The s3fs backend against a real S3 server (s3rver on 127.0.0.1), with the real runner,
+ * real s3fs/FUSE mounts and the real mount table. Needs root and /dev/fuse.
+ */
+import { execFile } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { createServer, type Server, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { BackendContext, Options } from "../../src/backends/backend.ts";
+import { resolveAccess, s3fsBackend, startS3fs } from "../../src/backends/s3fs.ts";
+import { createRunner } from "../../src/command.ts";
+import { VolgateError } from "../../src/errors.ts";
+import { createLogger } from "../../src/logger.ts";
+import { systemMountTable } from "../../src/mountinfo.ts";
+import { tierCanRun } from "../support/prereq.ts";
+import { startS3, type TestS3, writeS3Profile } from "../support/s3.ts";
+
+const exec = promisify(execFile);
+
+const extra = [
+  ...(process.getuid?.() === 0 ? [] : ["root"]),
+  ...(existsSync("/dev/fuse") ? [] : ["/dev/fuse"]),
+];
+const canRun = tierCanRun("s3fs integration", ["s3fs"], extra);
+
+const BUCKET = "volgate-it";
+
+async function processes(): Promise<{ pid: number; argv: string[] }[]> {
+  const out: { pid: number; argv: string[] }[] = [];
+  for (const entry of await readdir("/proc")) {
+    if (!/^[0-9]+$/.test(entry)) continue;
+    const text = await readFile(`/proc/${entry}/cmdline`, "utf8").catch(() => "");
+    if (text) out.push({ pid: Number(entry), argv: text.split("\0").filter((a) => a !== "") });
+  }
+  return out;
+}
+const s3fsFor = async (target: string) =>
+  (await processes()).filter((p) => p.argv[0] === "s3fs" && p.argv.includes(target));
+
+async function mountEntry(target: string) {
+  return (await systemMountTable().entries()).find((e) => e.mountPoint === target);
+}
+
+async function eventually(check: () => Promise<boolean>, ms = 3000): Promise<boolean> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    if (await check()) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return check();
+}
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+
+const md5 = (data: Buffer) => createHash("md5").update(data).digest("hex");
+const mibps = (bytes: number, ms: number) => (bytes / 1048576 / (ms / 1000)).toFixed(1);
+
+describe.skipIf(!canRun)("s3fs backend against s3rver", () => {
+  let s3: TestS3;
+  let sdk: S3Client;
+  let root: string;
+  let ctx: BackendContext;
+  const logs: Record<string, unknown>[] = [];
+  const targets: string[] = [];
+  const silentServers: Server[] = [];
+  const sockets: Socket[] = [];
+  let n = 0;
+
+  const opts = (o: Options): Options => ({ bucket: BUCKET, endpoint: s3.endpoint, credentials: "s3", ...o });
+  const newTarget = async () => {
+    const target = join(root, "conns", `c${++n}`);
+    await mkdir(target, { recursive: true, mode: 0o700 });
+    targets.push(target);
+    return target;
+  };
+  const rejection = async (p: Promise<unknown>): Promise<VolgateError> => {
+    const err = await p.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(VolgateError);
+    return err as VolgateError;
+  };
+  const silentServer = async (): Promise<number> => {
+    const server = createServer((s) => sockets.push(s));
+    silentServers.push(server);
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const address = server.address();
+    return typeof address === "object" && address !== null ? address.port : 0;
+  };
+  const exists = (key: string) =>
+    sdk.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key })).then(
+      () => true,
+      () => false,
+    );
+
+  beforeAll(async () => {
+    s3 = await startS3([BUCKET]);
+    sdk = new S3Client({
+      endpoint: s3.endpoint,
+      region: "us-east-1",
+      forcePathStyle: true,
+      credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+      requestChecksumCalculation: "WHEN_REQUIRED",
+      responseChecksumValidation: "WHEN_REQUIRED",
+    });
+    root = await mkdtemp(join(tmpdir(), "volgate-s3fs-it-"));
+    const secretsDir = join(root, "secrets");
+    const workDir = join(root, "work");
+    await mkdir(workDir, { mode: 0o700 });
+    await writeS3Profile(secretsDir, "s3", {
+      access_key_id: `${s3.accessKeyId}\n`,
+      secret_access_key: `${s3.secretAccessKey}\n`,
+    });
+    await writeS3Profile(secretsDir, "stranger", {
+      access_key_id: "AKIASTRANGER0000",
+      secret_access_key: "stranger-secret-77",
+    });
+    await sdk.send(new PutObjectCommand({ Bucket: BUCKET, Key: "existing/keep.txt", Body: "kept" }));
+    ctx = {
+      runner: createRunner(workDir),
+      mounts: systemMountTable(),
+      log: createLogger("debug", "json", { write: (line: string) => void logs.push(JSON.parse(line)) }),
+      secretsDir,
+      workDir,
+      verifyHostKeys: true,
+    };
+  });
+
+  afterAll(async () => {
+    for (const t of targets) {
+      if (await mountEntry(t)) await exec("umount", ["-l", t]).catch(() => {});
+    }
+    for (const s of sockets) s.destroy();
+    for (const s of silentServers) s.close();
+    sdk?.destroy();
+    await s3?.stop();
+    if (root) await rm(root, { recursive: true, force: true });
+  });
+
+  describe("preflight", () => {
+    it("accepts an existing bucket and prefix, and returns the prefix as the volume's directory", async () => {
+      const spec = s3fsBackend.parse(opts({ prefix: "/existing/" }));
+      const started = Date.now();
+      expect(await s3fsBackend.preflight(spec, ctx, { timeoutMs: 10_000 })).toBe("existing");
+      console.log(`s3 preflight: ${Date.now() - started} ms`);
+      expect(await s3fsBackend.preflight(s3fsBackend.parse(opts({})), ctx, { timeoutMs: 10_000 })).toBe("");
+    });
+
+    it("warns that a plain http endpoint is unencrypted", () => {
+      expect(logs.some((l) => l.level === 40 && String(l.msg).includes("plain http"))).toBe(true);
+    });
+
+    it("works with inline keys too", async () => {
+      const spec = s3fsBackend.parse({
+        bucket: BUCKET,
+        endpoint: s3.endpoint,
+        prefix: "existing",
+        access_key_id: s3.accessKeyId,
+        secret_access_key: s3.secretAccessKey,
+      });
+      expect(await s3fsBackend.preflight(spec, ctx, { timeoutMs: 10_000 })).toBe("existing");
+    });
+
+    it("reports a missing bucket", async () => {
+      const spec = s3fsBackend.parse(opts({ bucket: "no-such-bucket", prefix: "x" }));
+      const err = await rejection(s3fsBackend.preflight(spec, ctx, { timeoutMs: 10_000 }));
+      expect(err.kind).toBe("invalid");
+      expect(err.message).toBe(
+        `bucket no-such-bucket does not exist at ${s3.endpoint}: create it or check -o bucket`,
+      );
+    });
+
+    it("reports an unknown access key as access denied, naming the profile and no secret", async () => {
+      const spec = s3fsBackend.parse(opts({ credentials: "stranger", prefix: "existing" }));
+      const err = await rejection(s3fsBackend.preflight(spec, ctx, { timeoutMs: 10_000 }));
+      expect(err.message).toBe(
+        `access denied to bucket ${BUCKET}: check the access key in credentials profile "stranger", and that it may use this bucket`,
+      );
+      expect(err.message).not.toContain("stranger-secret-77");
+    });
+
+    it("reports a refused endpoint as unreachable", async () => {
+      const port = await freePort();
+      const spec = s3fsBackend.parse(opts({ endpoint: `http://127.0.0.1:${port}` }));
+      const started = Date.now();
+      const err = await rejection(s3fsBackend.preflight(spec, ctx, { timeoutMs: 10_000 }));
+      console.log(`s3 preflight, refused: ${Date.now() - started} ms`);
+      expect(err.message).toBe(
+        `cannot reach S3 endpoint http://127.0.0.1:${port}: connection refused (is the S3 server running there, on that port?)`,
+      );
+    });
+
+    it("gives up at the deadline on an endpoint that never answers", async () => {
+      const port = await silentServer();
+      const spec = s3fsBackend.parse(opts({ endpoint: `http://127.0.0.1:${port}` }));
+      const started = Date.now();
+      const err = await rejection(s3fsBackend.preflight(spec, ctx, { timeoutMs: 1500 }));
+      const elapsed = Date.now() - started;
+      expect(err.kind).toBe("timeout");
+      expect(err.message).toBe(`cannot reach S3 endpoint http://127.0.0.1:${port}: no answer within 2s`);
+      expect(elapsed).toBeGreaterThanOrEqual(1400);
+      expect(elapsed).toBeLessThan(3000);
+    });
+
+    it("stops when the request is aborted", async () => {
+      const port = await silentServer();
+      const spec = s3fsBackend.parse(opts({ endpoint: `http://127.0.0.1:${port}` }));
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(), 300);
+      const started = Date.now();
+      const err = await rejection(
+        s3fsBackend.preflight(spec, ctx, { timeoutMs: 20_000, signal: controller.signal }),
+      );
+      expect(err.kind).toBe("timeout");
+      expect(err.message).toMatch(/cancelled/);
+      expect(Date.now() - started).toBeLessThan(2000);
+    });
+
+    it("reports a missing prefix, and create=true makes it as a directory marker", async () => {
+      const missing = s3fsBackend.parse(opts({ prefix: "new/vol-a" }));
+      const err = await rejection(s3fsBackend.preflight(missing, ctx, { timeoutMs: 10_000 }));
+      expect(err.kind).toBe("invalid");
+      expect(err.message).toBe(
+        `directory new/vol-a does not exist in bucket ${BUCKET} at ${s3.endpoint}: create it or pass -o create=true`,
+      );
+      expect(await exists("new/vol-a/")).toBe(false);
+
+      const create = s3fsBackend.parse(opts({ prefix: "new/vol-a", create: "true" }));
+      expect(await s3fsBackend.preflight(create, ctx, { timeoutMs: 10_000 })).toBe("new/vol-a");
+      const head = await sdk.send(new HeadObjectCommand({ Bucket: BUCKET, Key: "new/vol-a/" }));
+      expect(head.ContentLength).toBe(0);
+      expect(head.Metadata?.mode).toBe(String(0o40755));
+      // a second create is a no-op
+      expect(await s3fsBackend.preflight(create, ctx, { timeoutMs: 10_000 })).toBe("new/vol-a");
+    });
+
+    it("refuses a prefix that is a file", async () => {
+      const spec = s3fsBackend.parse(opts({ prefix: "existing/keep.txt", create: "true" }));
+      const err = await rejection(s3fsBackend.preflight(spec, ctx, { timeoutMs: 10_000 }));
+      expect(err.message).toBe(
+        `s3://${BUCKET}/existing/keep.txt is an object (a file), not a directory: pick another prefix`,
+      );
+    });
+  });
+
+  describe("mount", () => {
+    let target: string;
+    let prefix: string;
+
+    it("mounts the bucket: a file written in the volume's directory becomes an object, and reads back", async () => {
+      const spec = s3fsBackend.parse(opts({ prefix: "vols/one", create: "true" }));
+      prefix = await s3fsBackend.preflight(spec, ctx, { timeoutMs: 10_000 });
+      target = await newTarget();
+      const started = Date.now();
+      await s3fsBackend.mount(spec, target, ctx, { timeoutMs: 20_000 });
+      console.log(`s3fs mount (HeadBucket + s3fs + proof): ${Date.now() - started} ms`);
+
+      const entry = await mountEntry(target);
+      expect(entry?.fsType).toBe("fuse.s3fs");
+      expect(entry?.options.split(",")).toEqual(expect.arrayContaining(["nosuid", "nodev"]));
+      expect(await ctx.mounts.probe(target)).toBe("live");
+      const dir = await stat(join(target, prefix));
+      expect(dir.isDirectory()).toBe(true);
+      expect(dir.mode & 0o777).toBe(0o755);
+
+      await writeFile(join(target, prefix, "hello.txt"), "through s3fs");
+      expect(await readFile(s3.objectFile(BUCKET, "vols/one/hello.txt"), "utf8")).toBe("through s3fs");
+      const got = await sdk.send(new GetObjectCommand({ Bucket: BUCKET, Key: "vols/one/hello.txt" }));
+      expect(await got.Body?.transformToString()).toBe("through s3fs");
+      expect(await readFile(join(target, prefix, "hello.txt"), "utf8")).toBe("through s3fs");
+      // objects written by others show up too
+      await sdk.send(new PutObjectCommand({ Bucket: BUCKET, Key: "vols/one/from-sdk.txt", Body: "sdk" }));
+      expect(await readFile(join(target, prefix, "from-sdk.txt"), "utf8")).toBe("sdk");
+    });
+
+    it("keeps the secret off every command line and deletes its passwd file once mounted", async () => {
+      const helpers = await s3fsFor(target);
+      expect(helpers).toHaveLength(1);
+      const cmdline = await readFile(`/proc/${helpers[0]?.pid}/cmdline`, "utf8");
+      const passwd = /passwd_file=([^,\0]+)/.exec(cmdline)?.[1] ?? "";
+      expect(passwd.startsWith(`${ctx.workDir}/s3fs-`)).toBe(true);
+      expect(existsSync(passwd)).toBe(false);
+      const withSecret = (await processes()).filter((p) => p.argv.join(" ").includes(s3.secretAccessKey));
+      expect(withSecret).toEqual([]);
+      // s3fs read the file once at start: without it, it still signs requests
+      await writeFile(join(target, prefix, "after-delete.txt"), "still signed");
+      expect(await readFile(s3.objectFile(BUCKET, "vols/one/after-delete.txt"), "utf8")).toBe("still signed");
+    });
+
+    it("measures write and read throughput through the mount (32 MiB)", async () => {
+      const size = 32 * 1048576;
+      const file = join(target, prefix, "big.bin");
+      const data = randomBytes(size);
+      const local = join(root, "big.bin");
+      await writeFile(local, data);
+
+      let started = Date.now();
+      await exec("dd", [`if=${local}`, `of=${file}`, "bs=1M", "conv=fsync", "status=none"]);
+      const writeMs = Date.now() - started;
+      const stored = await readFile(s3.objectFile(BUCKET, "vols/one/big.bin"));
+      expect(stored.length).toBe(size);
+      expect(md5(stored)).toBe(md5(data));
+
+      // read from a second, fresh connection, so nothing comes from the first one's caches
+      const spec2 = s3fsBackend.parse(opts({ prefix: "vols/one", uid: "0" }));
+      const target2 = await newTarget();
+      await s3fsBackend.mount(spec2, target2, ctx, { timeoutMs: 20_000 });
+      started = Date.now();
+      const { stdout } = await exec("md5sum", [join(target2, prefix, "big.bin")]);
+      const readMs = Date.now() - started;
+      expect(stdout.split(" ")[0]).toBe(md5(data));
+      console.log(
+        `s3fs 32 MiB: write ${writeMs} ms (${mibps(size, writeMs)} MiB/s), read ${readMs} ms (${mibps(size, readMs)} MiB/s)`,
+      );
+      await exec("umount", [target2]);
+      expect(await mountEntry(target2)).toBeUndefined();
+      expect(await eventually(async () => (await s3fsFor(target2)).length === 0)).toBe(true);
+    });
+
+    it("renames a big file with norenameapi (s3rver has no UploadPartCopy)", async () => {
+      const spec = s3fsBackend.parse(opts({ prefix: "vols/one", norenameapi: "true" }));
+      const t = await newTarget();
+      await s3fsBackend.mount(spec, t, ctx, { timeoutMs: 20_000 });
+      expect((await mountEntry(t))?.fsType).toBe("fuse.s3fs");
+      const cmdline = await readFile(`/proc/${(await s3fsFor(t))[0]?.pid}/cmdline`, "utf8");
+      expect(cmdline).toContain(",norenameapi");
+      const started = Date.now();
+      await exec("mv", [join(t, prefix, "big.bin"), join(t, prefix, "big-renamed.bin")]);
+      console.log(`s3fs rename of 32 MiB with norenameapi: ${Date.now() - started} ms`);
+      expect((await stat(s3.objectFile(BUCKET, "vols/one/big-renamed.bin"))).size).toBe(32 * 1048576);
+      expect(existsSync(s3.objectFile(BUCKET, "vols/one/big.bin"))).toBe(false);
+      await exec("umount", [t]);
+    });
+
+    it("mounts a whole bucket (no prefix): the bucket root is the volume", async () => {
+      const spec = s3fsBackend.parse(opts({ umask: "022" }));
+      expect(await s3fsBackend.preflight(spec, ctx, { timeoutMs: 10_000 })).toBe("");
+      const t = await newTarget();
+      await s3fsBackend.mount(spec, t, ctx, { timeoutMs: 20_000 });
+      // s3rver lists a common prefix only when objects sit directly under it: "vols/" and "new/"
+      // (whose objects are deeper) are missing from its listing, though they can be looked up.
+      expect(await readdir(t)).toEqual(expect.arrayContaining(["existing"]));
+      expect((await stat(join(t, "vols", "one"))).isDirectory()).toBe(true);
+      // a prefix with objects under it but no marker object is a directory too
+      expect((await stat(join(t, "existing"))).isDirectory()).toBe(true);
+      await writeFile(join(t, "at-root.txt"), "root of the bucket");
+      expect(await readFile(s3.objectFile(BUCKET, "at-root.txt"), "utf8")).toBe("root of the bucket");
+      expect((await stat(t)).mode & 0o777).toBe(0o755);
+      await exec("umount", [t]);
+      expect(await mountEntry(t)).toBeUndefined();
+    });
+
+    it("s3fs itself against a refused endpoint hangs: killed at the deadline, nothing left", async () => {
+      const port = await freePort();
+      const spec = s3fsBackend.parse(opts({ endpoint: `http://127.0.0.1:${port}`, prefix: "vols/one" }));
+      const t = await newTarget();
+      const started = Date.now();
+      const err = await rejection(
+        startS3fs(spec, await resolveAccess(spec, ctx), t, ctx, { timeoutMs: 3000 }),
+      );
+      const elapsed = Date.now() - started;
+      console.log(`s3fs alone, refused endpoint: ${err.message} (${elapsed} ms)`);
+      expect(err.kind).toBe("timeout");
+      expect(err.message).toMatch(/did not (complete|answer) within 3s/);
+      expect(elapsed).toBeGreaterThanOrEqual(2900);
+      expect(elapsed).toBeLessThan(6000);
+      expect(await eventually(async () => (await mountEntry(t)) === undefined)).toBe(true);
+      expect(await eventually(async () => (await s3fsFor(t)).length === 0)).toBe(true);
+      // the daemon's own file I/O is not stuck behind the dead mount
+      const at = Date.now();
+      await writeFile(join(root, "probe.txt"), "x");
+      expect(Date.now() - at).toBeLessThan(500);
+    });
+
+    it("a mount against a missing bucket fails at HeadBucket, and starts nothing", async () => {
+      const spec = s3fsBackend.parse(opts({ bucket: "no-such-bucket", prefix: "x" }));
+      const t = await newTarget();
+      const err = await rejection(s3fsBackend.mount(spec, t, ctx, { timeoutMs: 20_000 }));
+      expect(err.message).toBe(
+        `bucket no-such-bucket does not exist at ${s3.endpoint}: create it or check -o bucket`,
+      );
+      expect(await mountEntry(t)).toBeUndefined();
+      expect(await s3fsFor(t)).toEqual([]);
+    });
+
+    it("s3fs itself against a missing bucket: exits 0, quoted, nothing mounted, no process left", async () => {
+      const spec = s3fsBackend.parse(opts({ bucket: "no-such-bucket", prefix: "x" }));
+      const t = await newTarget();
+      const started = Date.now();
+      const err = await rejection(
+        startS3fs(spec, await resolveAccess(spec, ctx), t, ctx, { timeoutMs: 20_000 }),
+      );
+      console.log(`s3fs alone, missing bucket: ${err.message} (${Date.now() - started} ms)`);
+      expect(err.kind).toBe("backend");
+      expect(err.message).toContain(`bucket or key not found(host=${s3.endpoint})`);
+      expect(err.message).toContain(`bucket no-such-bucket does not exist at ${s3.endpoint}`);
+      expect(await mountEntry(t)).toBeUndefined();
+      expect(await eventually(async () => (await s3fsFor(t)).length === 0)).toBe(true);
+      expect((await readdir(ctx.workDir)).filter((f) => f.endsWith(".passwd"))).toEqual([]);
+    });
+
+    it("s3fs itself with an unknown key: mounts, then exits 0; seen through, nothing left", async () => {
+      const spec = s3fsBackend.parse(opts({ credentials: "stranger", prefix: "vols/one" }));
+      const t = await newTarget();
+      const started = Date.now();
+      const err = await rejection(
+        startS3fs(spec, await resolveAccess(spec, ctx), t, ctx, { timeoutMs: 20_000 }),
+      );
+      console.log(`s3fs alone, unknown key: ${err.message} (${Date.now() - started} ms)`);
+      expect(err.kind).toBe("backend");
+      expect(err.message).toContain(`invalid credentials(host=${s3.endpoint})`);
+      expect(err.message).toContain('check credentials profile "stranger"');
+      expect(err.message).not.toContain("stranger-secret-77");
+      expect(await mountEntry(t)).toBeUndefined();
+      expect(await eventually(async () => (await s3fsFor(t)).length === 0)).toBe(true);
+    });
+
+    it("leaves no passwd file behind, whatever happened", async () => {
+      const left = (await readdir(ctx.workDir)).filter((f) => f.endsWith(".passwd"));
+      expect(left).toEqual([]);
+      expect((await readdir(ctx.workDir)).filter((f) => f.endsWith(".log")).length).toBeGreaterThan(0);
+    });
+  });
+});

@@ -1,0 +1,122 @@
+/**
+ * A private S3 server for the s3fs tiers: s3rver 3.7.1 as a child process on 127.0.0.1
+ * (a port the kernel picks), its storage in a temp dir, the given buckets made at start.
+ *
+ * s3rver knows one account, access key S3RVER / secret S3RVER; it does not verify
+ * secrets (any secret passes), only an unknown access key id gets 403. Its paged
+ * ListObjectsV2 needs Node's legacy OpenSSL provider on Node 20, hence NODE_OPTIONS.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export interface TestS3 {
+  /** `http://127.0.0.1:PORT` */
+  readonly endpoint: string;
+  readonly port: number;
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  /** s3rver's storage root: `<dir>/<bucket>/<key>._S3rver_object`. */
+  readonly dir: string;
+  readonly buckets: readonly string[];
+  /** Where s3rver keeps the bytes of `key` in `bucket`. */
+  objectFile(bucket: string, key: string): string;
+  /** What s3rver printed (its request log). */
+  log(): string;
+  stop(): Promise<void>;
+}
+
+const S3RVER_KEY = "S3RVER";
+const S3RVER_SECRET = "S3RVER";
+
+const require = createRequire(import.meta.url);
+const running = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+export async function startS3(buckets: readonly string[] = ["volgate-test"]): Promise<TestS3> {
+  const bin = require.resolve("s3rver/bin/s3rver.js");
+  const dir = await mkdtemp(join(tmpdir(), "volgate-s3rver-"));
+  const args = [bin, "-d", dir, "-a", "127.0.0.1", "-p", "0"];
+  for (const b of buckets) args.push("--configure-bucket", b);
+  const child = spawn(process.execPath, args, {
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", NODE_OPTIONS: "--openssl-legacy-provider" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  running.add(child);
+  child.once("exit", () => running.delete(child));
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once("exit", () => {
+      for (const c of running) c.kill("SIGKILL");
+    });
+  }
+  let output = "";
+  const MAX = 256 * 1024;
+  const keep = (d: Buffer) => {
+    output = (output + d.toString()).slice(-MAX);
+  };
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
+
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => fail(new Error("s3rver did not start within 15s")), 15_000);
+    const fail = (err: Error) => {
+      clearTimeout(timer);
+      child.kill("SIGKILL");
+      reject(new Error(`${err.message}: ${output.trim()}`));
+    };
+    const onData = () => {
+      const m = /S3rver listening on 127\.0\.0\.1:(\d+)/.exec(output);
+      if (!m) return;
+      clearTimeout(timer);
+      child.stdout?.off("data", onData);
+      resolve(Number(m[1]));
+    };
+    child.stdout?.on("data", onData);
+    child.once("exit", (code) => fail(new Error(`s3rver exited with code ${code}`)));
+    child.once("error", fail);
+  }).catch(async (err: unknown) => {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  });
+
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    port,
+    accessKeyId: S3RVER_KEY,
+    secretAccessKey: S3RVER_SECRET,
+    dir,
+    buckets,
+    objectFile: (bucket, key) => join(dir, bucket, `${key}._S3rver_object`),
+    log: () => output,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((r) => child.once("exit", r));
+        child.kill("SIGTERM");
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 2000))]);
+        if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      }
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A credentials profile `<secretsDir>/<name>` (0700) with S3 keys (0600), as an operator lays it out. */
+export async function writeS3Profile(
+  secretsDir: string,
+  name: string,
+  files: Partial<Record<"access_key_id" | "secret_access_key", string>>,
+): Promise<string> {
+  await mkdir(secretsDir, { recursive: true, mode: 0o700 });
+  const dir = join(secretsDir, name);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await chmod(dir, 0o700);
+  for (const [file, content] of Object.entries(files)) {
+    const path = join(dir, file);
+    await writeFile(path, content, { mode: 0o600 });
+    await chmod(path, 0o600);
+  }
+  return dir;
+}
