@@ -1,5 +1,6 @@
 /** /proc/self/mountinfo parsing and liveness checks: is something really mounted and answering? */
 import { readFile, statfs } from "node:fs/promises";
+import { within } from "./time.ts";
 
 export interface MountEntry {
   readonly mountPoint: string;
@@ -44,21 +45,13 @@ export function parseMountInfo(text: string): MountEntry[] {
 const PROBE_TIMEOUT_MS = 2000;
 
 async function answers(path: string): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), PROBE_TIMEOUT_MS);
-  });
   // statfs, not stat: a dead FUSE mount keeps answering stat from its attribute cache for a long time,
   // while statfs asks the filesystem and fails with ENOTCONN at once.
   const check = statfs(path).then(
     () => true,
     () => false,
   );
-  try {
-    return await Promise.race([check, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
+  return (await within(check, PROBE_TIMEOUT_MS)) === true;
 }
 
 export function systemMountTable(file = "/proc/self/mountinfo"): MountTable {

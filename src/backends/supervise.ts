@@ -6,11 +6,10 @@
  */
 import type { Helper } from "../command.ts";
 import { backendError, timeout } from "../errors.ts";
+import { sleep, within } from "../time.ts";
 import type { BackendContext, Deadline } from "./backend.ts";
 
 const POLL_MS = 25;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Last few meaningful lines of a helper's output, for error messages. */
 export function lastLines(text: string, count = 3): string {
@@ -39,7 +38,8 @@ export async function waitForMount(
   });
   const until = Date.now() + deadline.timeoutMs;
   for (;;) {
-    if ((await ctx.mounts.probe(target)) === "live") return;
+    // A probe of a hung mount can take seconds: never let it carry us past the deadline.
+    if ((await within(ctx.mounts.probe(target), Math.max(0, until - Date.now()))) === "live") return;
     if (exitCode !== undefined) {
       throw backendError(`${what} failed: ${lastLines(helper?.output() ?? "") || `exit code ${exitCode}`}`);
     }
