@@ -15,6 +15,9 @@
  * mount.nfs would fall back to NFSv3 silently, which needs rpcbind, mountd and statd/lockd ports
  * and locks differently: v3 is opt-in.
  *
+ * nfs_opts takes only the FLAGS and VALUES below (caching, timeouts, transfer sizes, locking,
+ * transport, ports); anything that changes suid/dev/exec, SELinux contexts, FS-Cache, bg,
+ * addresses or security flavours other than sys is refused, naming what is allowed.
  * Every mount gets `nosuid,nodev`, and `retry=0` unless nfs_opts says otherwise (mount.nfs
  * otherwise retries a refused connection for 2 minutes; the mount deadline bounds everything).
  * credentials, uid, gid, umask and allow_other are refused: NFS with sec=sys has no login (the
@@ -33,6 +36,7 @@ import { join } from "node:path";
 import type { RunResult } from "../command.ts";
 import { backendError, invalid, timeout, VolgateError } from "../errors.ts";
 import { unmountPath } from "../mountops.ts";
+import { within } from "../time.ts";
 import {
   type Backend,
   type BackendContext,
@@ -77,14 +81,16 @@ const NFS_OPTIONS: readonly string[] = [
   "share",
 ];
 
+const NO_OWNERSHIP =
+  "the kernel NFS client has no uid/gid/umask mount options: ownership and modes come from the server (see all_squash, anonuid, anongid on the export)";
+
 /** Refused common options, and why. */
 const REFUSED: Readonly<Record<string, string>> = {
   credentials:
     "NFS (sec=sys) has no login: the server decides access by this host's address in its exports; remove credentials",
-  uid: "the kernel NFS client has no uid/gid/umask mount options: ownership and modes come from the server (see all_squash, anonuid, anongid on the export)",
-  gid: "the kernel NFS client has no uid/gid/umask mount options: ownership and modes come from the server (see all_squash, anonuid, anongid on the export)",
-  umask:
-    "the kernel NFS client has no uid/gid/umask mount options: ownership and modes come from the server (see all_squash, anonuid, anongid on the export)",
+  uid: NO_OWNERSHIP,
+  gid: NO_OWNERSHIP,
+  umask: NO_OWNERSHIP,
   allow_other: "allow_other is a FUSE option: kernel NFS mounts are visible to every user already",
 };
 
@@ -396,22 +402,13 @@ const cancelled = (what: string) => timeout(`${what} was cancelled: Docker abort
 const noAnswer = (what: string, deadline: Deadline) =>
   timeout(`${what}: no answer within ${Math.round(deadline.timeoutMs / 1000)}s`);
 
-/** Settle `work` or fail at the deadline (the work itself cannot be cancelled: a hung NFS stat). */
-async function within<T>(work: Promise<T>, until: number, deadline: Deadline, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  let onAbort: (() => void) | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(noAnswer(what, deadline)), left(until));
-    onAbort = () => reject(cancelled(what));
-    if (deadline.signal?.aborted) onAbort();
-    deadline.signal?.addEventListener("abort", onAbort, { once: true });
-  });
-  try {
-    return await Promise.race([work, expired]);
-  } finally {
-    clearTimeout(timer);
-    if (onAbort) deadline.signal?.removeEventListener("abort", onAbort);
-  }
+/** `work`'s value, or a timeout error at the deadline (the work itself cannot be cancelled: a hung NFS stat). */
+async function settle<T>(work: Promise<T>, until: number, deadline: Deadline, what: string): Promise<T> {
+  if (deadline.signal?.aborted) throw cancelled(what);
+  const result = await within(work, left(until));
+  if (result === "late") throw noAnswer(what, deadline);
+  if (deadline.signal?.aborted) throw cancelled(what);
+  return result;
 }
 
 /** One TCP connection to address:port, closed at once; the socket never outlives the deadline. */
@@ -438,7 +435,7 @@ function tcpConnect(address: string, port: number, until: number, deadline: Dead
 /** The server name resolves and its ports accept TCP connections, within the deadline. */
 async function checkReachable(spec: NfsSpec, until: number, deadline: Deadline): Promise<void> {
   const naming = `cannot resolve NFS server name ${spec.server}`;
-  const { address } = await within(lookup(spec.server), until, deadline, naming).catch((err: unknown) => {
+  const { address } = await settle(lookup(spec.server), until, deadline, naming).catch((err: unknown) => {
     if (err instanceof VolgateError) throw err;
     throw backendError(`${naming}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, err);
   });
@@ -483,7 +480,7 @@ async function mountExport(spec: NfsSpec, target: string, ctx: BackendContext, d
     if (deadline.signal?.aborted) throw cancelled(what);
     if (err instanceof VolgateError && err.kind === "timeout") {
       throw timeout(
-        `${what} did not complete within ${Math.round(deadline.timeoutMs / 1000)}s: ${spec.server} accepts connections but does not answer NFS; check the server, or raise VOLGATE_MOUNT_TIMEOUT`,
+        `${what} did not complete within ${Math.round(deadline.timeoutMs / 1000)}s (the server accepts TCP connections but did not finish the mount): check the NFS server, or raise VOLGATE_MOUNT_TIMEOUT`,
       );
     }
     throw err;
@@ -502,6 +499,14 @@ async function mountExport(spec: NfsSpec, target: string, ctx: BackendContext, d
 
 const inside = (path: string, root: string) => path === root || path.startsWith(`${root}/`);
 
+/** Why mkdir failed, in the terms of an NFS export. */
+function mkdirHint(code: string | undefined): string {
+  if (code === "EACCES" || code === "EPERM")
+    return " (the server squashes root, or the directory is not writable)";
+  if (code === "EROFS") return " (the export is read-only)";
+  return "";
+}
+
 /** Walk (and with create, make) the volume's directory inside the mounted export `root`. */
 async function ensureDirectory(
   spec: NfsSpec,
@@ -511,46 +516,43 @@ async function ensureDirectory(
 ): Promise<void> {
   const where = `in export ${spec.export} on ${spec.server}`;
   const what = `checking "${spec.path}" ${where}`;
-  const realRoot = await within(realpath(root), until, deadline, what);
+  /** One file system call within the deadline; errno errors become messages without local paths. */
+  const step = <T>(
+    work: Promise<T>,
+    fail = (err: NodeJS.ErrnoException) => backendError(`${what}: ${err.code ?? err.message}`, err),
+  ) =>
+    settle(work, until, deadline, what).catch((err: NodeJS.ErrnoException) => {
+      throw err instanceof VolgateError ? err : fail(err);
+    });
+  const unless = (code: string) => (err: NodeJS.ErrnoException) => {
+    if (err.code !== code) throw err;
+    return undefined;
+  };
+  const realRoot = await step(realpath(root));
   let current = realRoot;
   for (const segment of spec.path === "" ? [] : spec.path.split("/")) {
     const next = join(current, segment);
-    const info = await within(lstat(next), until, deadline, what).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === "ENOENT") return undefined;
-      throw err instanceof VolgateError ? err : backendError(`${what}: ${err.code ?? err.message}`, err);
-    });
+    const info = await step(lstat(next).catch(unless("ENOENT")));
     if (info === undefined) {
       if (!spec.create) {
         throw invalid(`directory "${spec.path}" does not exist ${where}: create it, or pass -o create=true`);
       }
-      await within(mkdir(next, { mode: 0o755 }), until, deadline, what).catch(
-        (err: NodeJS.ErrnoException) => {
-          if (err.code === "EEXIST") return;
-          const why =
-            err.code === "EACCES" || err.code === "EPERM"
-              ? " (the server squashes root, or the directory is not writable)"
-              : err.code === "EROFS"
-                ? " (the export is read-only)"
-                : "";
-          throw err instanceof VolgateError
-            ? err
-            : backendError(
-                `cannot create directory "${spec.path}" ${where}: ${err.code ?? err.message}${why}`,
-                err,
-              );
-        },
+      await step(mkdir(next, { mode: 0o755 }).catch(unless("EEXIST")), (err) =>
+        backendError(
+          `cannot create directory "${spec.path}" ${where}: ${err.code}${mkdirHint(err.code)}`,
+          err,
+        ),
       );
       current = next;
       continue;
     }
     if (info.isSymbolicLink()) {
-      const real = await within(realpath(next), until, deadline, what);
-      if (!inside(real, realRoot)) {
+      current = await step(realpath(next));
+      if (!inside(current, realRoot)) {
         throw invalid(`"${spec.path}" ${where} leads outside the export through a symlink: refusing it`);
       }
-      current = real;
     } else current = next;
-    if (!(await within(stat(current), until, deadline, what)).isDirectory()) {
+    if (!(await step(stat(current))).isDirectory()) {
       throw invalid(`"${spec.path}" ${where} is not a directory`);
     }
   }

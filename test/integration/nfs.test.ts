@@ -1,0 +1,387 @@
+/**
+ * The nfs backend against a real kernel nfsd and NFS client, inside a user-mode-linux guest
+ * (the host kernel has neither; see test/support/uml.ts). The backend is compiled to a temp dir,
+ * and one guest boot runs a Node script that drives it with the real runner (mount.nfs, umount)
+ * and the real mount table, printing one `RESULT {json}` line per case; the tests assert on those.
+ */
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tierCanRun } from "../support/prereq.ts";
+import { EXPORTS, type GuestResult, NFS_SERVER, RO_HELLO, runInGuest, UML_TOOLS } from "../support/uml.ts";
+
+const exec = promisify(execFile);
+const canRun = tierCanRun("nfs (uml)", UML_TOOLS);
+
+/** Bytes written and read back for the throughput figures. */
+const BIG_MB = 64;
+
+/** Runs in the guest as `node guest.mjs <dist dir>`; every case prints one RESULT line. */
+const GUEST_SCRIPT = String.raw`
+import { mkdtempSync, openSync, writeSync, fsyncSync, closeSync, readSync, readFileSync, statSync,
+  writeFileSync, readdirSync } from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+
+const dist = process.argv[2];
+const load = (p) => import(pathToFileURL(join(dist, p)).href);
+const { nfsBackend } = await load("backends/nfs.js");
+const { createRunner } = await load("command.js");
+const { systemMountTable } = await load("mountinfo.js");
+
+const log = { trace() {}, debug() {}, info() {}, warn() {}, error() {}, fatal() {}, child() { return log; } };
+const ctx = {
+  runner: createRunner("/tmp"),
+  mounts: systemMountTable(),
+  log,
+  secretsDir: "/nonexistent",
+  workDir: mkdtempSync("/tmp/volgate-work-"),
+  verifyHostKeys: true,
+};
+const SERVER = ${JSON.stringify(NFS_SERVER)};
+const EXPORTS = ${JSON.stringify(EXPORTS)};
+const report = (name, fields) => console.log("RESULT " + JSON.stringify({ name, ...fields }));
+const errorOf = (err) => ({ ok: false, kind: err.kind, message: err.message });
+const entryAt = async (target) => (await ctx.mounts.entries()).find((e) => e.mountPoint === target);
+const umount = (target) => ctx.runner.run("umount", [target], { timeoutMs: 10000 });
+const target = () => mkdtempSync("/tmp/volgate-target-");
+const processes = (name) =>
+  readdirSync("/proc").filter((p) => /^[0-9]+$/.test(p)).filter((p) => {
+    try { return readFileSync("/proc/" + p + "/comm", "utf8").trim() === name; } catch { return false; }
+  });
+const leftovers = () => readdirSync(ctx.workDir);
+
+async function run(name, fn) {
+  const started = Date.now();
+  try {
+    report(name, { ok: true, ...(await fn()), ms: Date.now() - started });
+  } catch (err) {
+    report(name, { ...errorOf(err), ms: Date.now() - started });
+  }
+}
+
+/** dd-style: write MB in 1 MiB blocks + fsync, then read it back after a remount (cold cache). */
+function throughput(file, mb) {
+  const block = Buffer.alloc(1 << 20, 0x5a);
+  let t = Date.now();
+  const fd = openSync(file, "w");
+  for (let i = 0; i < mb; i++) writeSync(fd, block);
+  fsyncSync(fd);
+  closeSync(fd);
+  const writeMs = Date.now() - t;
+  return { writeMs };
+}
+function readAll(file) {
+  const block = Buffer.alloc(1 << 20);
+  const t = Date.now();
+  const fd = openSync(file, "r");
+  let total = 0;
+  for (let n; (n = readSync(fd, block)) > 0; ) total += n;
+  closeSync(fd);
+  return { readMs: Date.now() - t, bytes: total };
+}
+
+const deadline = { timeoutMs: 15000 };
+const spec = (o) => nfsBackend.parse({ server: SERVER, export: EXPORTS.data, ...o });
+
+await run("preflight", async () => {
+  const subdir = await nfsBackend.preflight(spec({ path: "app1", create: "true" }), ctx, deadline);
+  const server = statSync(join(EXPORTS.data, "app1")).isDirectory();
+  return { subdir, serverSideDir: server, leftovers: leftovers() };
+});
+
+await run("preflight-missing-dir", async () => {
+  await nfsBackend.preflight(spec({ path: "nope" }), ctx, deadline);
+  return { unexpected: "preflight passed" };
+});
+
+await run("mount", async () => {
+  const s = spec({ path: "app1" });
+  const t = target();
+  let started = Date.now();
+  await nfsBackend.mount(s, t, ctx, deadline);
+  const mountMs = Date.now() - started;
+  const entry = await entryAt(t);
+  const text = "written through the NFS client\n";
+  writeFileSync(join(t, "app1", "hello.txt"), text);
+  const readBack = readFileSync(join(t, "app1", "hello.txt"), "utf8");
+  const serverSide = readFileSync(join(EXPORTS.data, "app1", "hello.txt"), "utf8");
+  const { writeMs } = throughput(join(t, "app1", "big"), ${BIG_MB});
+  let r = await umount(t);
+  await nfsBackend.mount(s, t, ctx, deadline);
+  const { readMs, bytes } = readAll(join(t, "app1", "big"));
+  const serverBytes = statSync(join(EXPORTS.data, "app1", "big")).size;
+  started = Date.now();
+  r = await umount(t);
+  const umountMs = Date.now() - started;
+  return {
+    mountMs, umountMs, umountCode: r.code, entry, text, readBack, serverSide, writeMs, readMs, bytes, serverBytes,
+    after: await ctx.mounts.probe(t),
+  };
+});
+
+await run("mount-v3", async () => {
+  const t = target();
+  const started = Date.now();
+  await nfsBackend.mount(spec({ vers: "3" }), t, ctx, deadline);
+  const mountMs = Date.now() - started;
+  const entry = await entryAt(t);
+  writeFileSync(join(t, "v3.txt"), "v3\n");
+  const serverSide = readFileSync(join(EXPORTS.data, "v3.txt"), "utf8");
+  const r = await umount(t);
+  return { mountMs, entry, serverSide, umountCode: r.code, after: await ctx.mounts.probe(t) };
+});
+
+await run("local-alias-ro", async () => {
+  const s = nfsBackend.parse({ type: "nfs", o: "addr=" + SERVER + ",ro,nfsvers=4.1,soft", device: ":" + EXPORTS.data });
+  const t = target();
+  await nfsBackend.mount(s, t, ctx, deadline);
+  const entry = await entryAt(t);
+  let writeError = "";
+  try { writeFileSync(join(t, "nope.txt"), "x"); } catch (err) { writeError = err.code; }
+  const r = await umount(t);
+  return { entry, writeError, umountCode: r.code };
+});
+
+await run("ro-export", async () => {
+  const t = target();
+  await nfsBackend.mount(spec({ export: EXPORTS.ro }), t, ctx, deadline);
+  const hello = readFileSync(join(t, "hello.txt"), "utf8");
+  let writeError = "";
+  try { writeFileSync(join(t, "nope.txt"), "x"); } catch (err) { writeError = err.code; }
+  await umount(t);
+  return { hello, writeError };
+});
+
+await run("squash-create", async () => {
+  await nfsBackend.preflight(spec({ export: EXPORTS.squash, path: "x", create: "true" }), ctx, deadline);
+  return { unexpected: "preflight passed" };
+});
+
+await run("missing-export", async () => {
+  await nfsBackend.preflight(spec({ export: "/exports/nope" }), ctx, deadline);
+  return { unexpected: "preflight passed" };
+});
+
+await run("missing-export-v3", async () => {
+  await nfsBackend.preflight(spec({ export: "/exports/nope", vers: "3" }), ctx, deadline);
+  return { unexpected: "preflight passed" };
+});
+
+await run("unreachable", async () => {
+  await nfsBackend.preflight(nfsBackend.parse({ server: "127.0.0.2", export: EXPORTS.data }), ctx, deadline);
+  return { unexpected: "preflight passed" };
+});
+
+// A server that accepts TCP on its port and never answers: only the deadline ends the mount.
+const silent = createServer(() => {});
+await new Promise((r) => silent.listen(0, "127.0.0.1", r));
+const silentPort = silent.address().port;
+let hungTarget = "";
+await run("hung", async () => {
+  hungTarget = target();
+  await nfsBackend.mount(spec({ nfs_opts: "port=" + silentPort }), hungTarget, ctx, { timeoutMs: 3000 });
+  return { unexpected: "mount passed" };
+});
+report("hung-after", {
+  ok: true,
+  probe: await ctx.mounts.probe(hungTarget),
+  mountProcesses: processes("mount.nfs").length + processes("mount").length,
+  leftovers: leftovers(),
+});
+silent.close();
+`;
+
+interface CaseResult {
+  name: string;
+  ok: boolean;
+  ms: number;
+  kind?: string;
+  message?: string;
+  [field: string]: unknown;
+}
+
+describe.runIf(canRun)("nfs backend in a UML guest", () => {
+  let dir = "";
+  let guest: GuestResult;
+  const results = new Map<string, CaseResult>();
+  const result = (name: string): CaseResult => {
+    const r = results.get(name);
+    if (!r) throw new Error(`the guest printed no result for ${name}; output:\n${guest.output}`);
+    return r;
+  };
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "volgate-nfs-it-"));
+    const dist = join(dir, "dist");
+    // Type errors elsewhere in the tree do not stop tsc from emitting; the files we need must exist.
+    await exec("node_modules/.bin/tsc", ["-p", "tsconfig.build.json", "--outDir", dist]).catch(() => {});
+    for (const f of ["backends/nfs.js", "command.js", "mountinfo.js"]) {
+      if (!existsSync(join(dist, f))) throw new Error(`tsc did not emit ${f}`);
+    }
+    await writeFile(join(dir, "guest.mjs"), GUEST_SCRIPT);
+    guest = await runInGuest({
+      script: `exec node ${join(dir, "guest.mjs")} ${dist}\n`,
+      shares: [dir],
+      timeoutMs: 150_000,
+    });
+    for (const line of guest.output.split("\n")) {
+      if (line.startsWith("RESULT ")) {
+        const r = JSON.parse(line.slice("RESULT ".length)) as CaseResult;
+        results.set(r.name, r);
+      }
+    }
+    const mount = results.get("mount");
+    console.log(
+      [
+        `uml guest: kernel up ${guest.kernelMs} ms, NFS serving ${guest.readyMs} ms, whole run ${guest.totalMs} ms`,
+        `cases: ${[...results.values()]
+          .filter((r) => r.ms !== undefined)
+          .map((r) => `${r.name} ${r.ms} ms`)
+          .join(", ")}`,
+        ...[...results.values()].filter((r) => !r.ok).map((r) => `${r.name}: ${r.kind}: ${r.message}`),
+        mount?.ok
+          ? `mount ${mount.mountMs} ms, umount ${mount.umountMs} ms; ${BIG_MB} MiB write+fsync ${mount.writeMs} ms (${mbps(mount.writeMs)} MB/s), cold read ${mount.readMs} ms (${mbps(mount.readMs)} MB/s)`
+          : "",
+      ].join("\n"),
+    );
+  }, 200_000);
+
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  const mbps = (ms: unknown) => ((BIG_MB * 1.048576) / (Number(ms) / 1000)).toFixed(0);
+
+  it("the guest script ran to the end", () => {
+    expect(guest.code, guest.output).toBe(0);
+    expect([...results.keys()]).toContain("hung-after");
+  });
+
+  it("preflight mounts the export, creates the volume's directory on the server, and cleans up", () => {
+    const r = result("preflight");
+    expect(r, r.message).toMatchObject({ ok: true, subdir: "app1", serverSideDir: true, leftovers: [] });
+  });
+
+  it("preflight names a missing directory and create=true", () => {
+    expect(result("preflight-missing-dir")).toMatchObject({
+      ok: false,
+      kind: "invalid",
+      message: `directory "nope" does not exist in export ${EXPORTS.data} on ${NFS_SERVER}: create it, or pass -o create=true`,
+    });
+  });
+
+  it("mounts NFSv4.2 nosuid,nodev; data written through the client is on the server; unmounts", () => {
+    const r = result("mount");
+    expect(r.ok, r.message).toBe(true);
+    const entry = r.entry as { fsType: string; source: string; options: string };
+    expect(entry.fsType).toBe("nfs4");
+    expect(entry.source).toBe(`${NFS_SERVER}:${EXPORTS.data}`);
+    expect(entry.options.split(",")).toEqual(expect.arrayContaining(["nosuid", "nodev"]));
+    expect(r.readBack).toBe(r.text);
+    expect(r.serverSide).toBe(r.text);
+    expect(r.bytes).toBe(BIG_MB << 20);
+    expect(r.serverBytes).toBe(BIG_MB << 20);
+    expect(r.umountCode).toBe(0);
+    expect(r.after).toBe("absent");
+    expect(Number(r.mountMs)).toBeLessThan(10_000);
+  });
+
+  it("mounts NFSv3 too", () => {
+    const r = result("mount-v3");
+    expect(r.ok, r.message).toBe(true);
+    expect((r.entry as { fsType: string; options: string }).fsType).toBe("nfs");
+    expect(r.serverSide).toBe("v3\n");
+    expect(r).toMatchObject({ umountCode: 0, after: "absent" });
+  });
+
+  it("the local driver's type/o/device form mounts, and o=ro makes the session read-only", () => {
+    const r = result("local-alias-ro");
+    expect(r.ok, r.message).toBe(true);
+    expect((r.entry as { options: string }).options.split(",")).toEqual(
+      expect.arrayContaining(["ro", "nosuid", "nodev"]),
+    );
+    expect(r.writeError).toBe("EROFS");
+  });
+
+  it("a read-only export reads, and refuses writes", () => {
+    expect(result("ro-export")).toMatchObject({ ok: true, hello: RO_HELLO, writeError: "EROFS" });
+  });
+
+  it("create=true on a root-squashed export says why it failed", () => {
+    const r = result("squash-create");
+    expect(r.ok).toBe(false);
+    expect(r.message).toBe(
+      `cannot create directory "x" in export ${EXPORTS.squash} on ${NFS_SERVER}: EACCES (the server squashes root, or the directory is not writable)`,
+    );
+  });
+
+  it("a missing export is a clear error, over NFSv4 and NFSv3", () => {
+    for (const name of ["missing-export", "missing-export-v3"]) {
+      const r = result(name);
+      expect(r.ok).toBe(false);
+      expect(r.kind).toBe("backend");
+      expect(r.message).toMatch(
+        new RegExp(
+          `^export /exports/nope does not exist on ${NFS_SERVER} or is not exported to this host \\(mount\\.nfs: `,
+        ),
+      );
+    }
+  });
+
+  it("an unreachable server is a clear error within the deadline", () => {
+    const r = result("unreachable");
+    expect(r).toMatchObject({
+      ok: false,
+      kind: "backend",
+      message: "cannot reach NFS server 127.0.0.2:2049: connect ECONNREFUSED 127.0.0.2:2049",
+    });
+    expect(r.ms).toBeLessThan(5000);
+  });
+
+  it("a server that never answers fails at the deadline, killing mount and leaving nothing mounted", () => {
+    const r = result("hung");
+    expect(r.ok).toBe(false);
+    expect(r.kind).toBe("timeout");
+    expect(r.message).toMatch(/^NFS mount of 127\.0\.0\.1:\/exports\/data did not complete within 3s/);
+    expect(r.ms).toBeGreaterThanOrEqual(2900);
+    expect(r.ms).toBeLessThan(8000);
+    expect(result("hung-after")).toMatchObject({ probe: "absent", mountProcesses: 0, leftovers: [] });
+  });
+});
+
+describe.runIf(canRun)("uml guest support", () => {
+  it("kills a guest that passes its timeout and leaves no process or file behind", async () => {
+    let started = false;
+    const run = runInGuest({
+      script: "echo started; sleep 600\n",
+      timeoutMs: 12_000,
+      onOutput: (text) => {
+        started ||= text.includes("started");
+      },
+    });
+    const err = await run.then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(err?.message).toMatch(
+      /^uml guest (volgate-\S+) \((\/\S+)\) did not finish within 12000 ms and was killed/,
+    );
+    const [, umid = "?", dir = "?"] = /^uml guest (\S+) \((\S+)\)/.exec(err?.message ?? "") ?? [];
+    const alive: string[] = [];
+    for (const pid of await readdir("/proc")) {
+      if (!/^[0-9]+$/.test(pid)) continue;
+      const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+      if (cmdline.includes(`umid=${umid}`)) alive.push(pid);
+    }
+    expect(alive).toEqual([]);
+    expect(existsSync(dir)).toBe(false);
+    // Boot normally takes ~4 s: the kill then hit the script, not the boot.
+    if (!started) console.warn("uml: the guest was killed before the script started (slow machine?)");
+  }, 30_000);
+});
