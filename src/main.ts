@@ -17,7 +17,7 @@ import { messageOf } from "./errors.ts";
 import { planListen } from "./listen.ts";
 import { createLogger } from "./logger.ts";
 import { systemMountTable } from "./mountinfo.ts";
-import { reconcile } from "./reconcile.ts";
+import { findCheckDirs, reconcile } from "./reconcile.ts";
 import { StateStore } from "./state.ts";
 
 /** dockerd waits 10 s after SIGTERM before SIGKILL: finish well inside that. */
@@ -57,6 +57,7 @@ async function main(): Promise<void> {
   const state = await StateStore.load(config.stateDir, log);
   const connections = new Connections(config.root, ctx);
   const driver = new Driver(state, connections, createRegistry(), ctx, config);
+  const checkDirs = await findCheckDirs(workDir); // before listening: a new Create's are not leftovers
   const plan = await planListen(config, process.env);
   const app = buildApp(driver, log, plan.https);
   await app.ready();
@@ -71,14 +72,10 @@ async function main(): Promise<void> {
     "listening",
   );
 
-  const reconciling = reconcile({
-    driver,
-    state,
-    connections,
-    ctx,
-    root: config.root,
-    mountTimeoutMs: config.mountTimeoutMs,
-  })
+  const reconciling = reconcile(
+    { driver, state, connections, ctx, root: config.root, mountTimeoutMs: config.mountTimeoutMs },
+    checkDirs,
+  )
     .then((report) => log.info(report, "reconciled mounts after start"))
     .catch((err) => log.error({ err: messageOf(err) }, "reconcile failed"));
 

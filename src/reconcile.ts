@@ -89,10 +89,35 @@ async function cleanOrphans(deps: ReconcileDeps, report: ReconcileReport): Promi
   }
 }
 
-export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
+/**
+ * Check mounts a backend made at create (e.g. `nfs-check-*` in the work dir) and never took
+ * down because volgate died. Listed before listening, so a Create that starts now is never touched.
+ */
+export async function findCheckDirs(workDir: string): Promise<string[]> {
+  const entries = await readdir(workDir).catch(() => [] as string[]);
+  return entries.filter((e) => e.includes("-check-")).map((e) => join(workDir, e));
+}
+
+async function cleanCheckMounts(deps: ReconcileDeps, dirs: readonly string[], report: ReconcileReport) {
+  for (const dir of dirs) {
+    try {
+      await unmountPath(deps.ctx, dir);
+      await rmdir(dir);
+      report.cleaned++;
+    } catch (err) {
+      deps.ctx.log.warn({ dir, err: messageOf(err) }, "cannot clean a leftover check mount");
+    }
+  }
+}
+
+export async function reconcile(
+  deps: ReconcileDeps,
+  checkDirs: readonly string[] = [],
+): Promise<ReconcileReport> {
   const report = { adopted: 0, remounted: 0, failed: 0, cleaned: 0 };
   const records = [...deps.state.volumes.values()];
   await inPool(records, (r) => deps.driver.exclusive(r.name, () => recover(deps, r, report)));
   await cleanOrphans(deps, report);
+  await cleanCheckMounts(deps, checkDirs, report);
   return report;
 }

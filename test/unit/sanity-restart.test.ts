@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promis
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { reconcile } from "../../src/reconcile.ts";
+import { findCheckDirs, reconcile } from "../../src/reconcile.ts";
 import { FakeHost } from "../fakes/host.ts";
 import { create, type Served, serve } from "../support/served.ts";
 
@@ -103,6 +103,30 @@ describe("restart", () => {
     expect(await run(s)).toMatchObject({ cleaned: 1 });
     expect(host.table.has(orphan)).toBe(false);
     expect(await readdir(join(s.root, "conns"))).toEqual([]);
+  });
+
+  it("takes down check mounts a crash left in the work dir, listed before listening", async () => {
+    const left = join(s.ctx.workDir, "nfs-check-AbC123");
+    await mkdir(left, { recursive: true });
+    host.table.set(left, { mountPoint: left, fsType: "nfs4", source: "srv:/exports", options: "" });
+    await restart();
+    const checkDirs = await findCheckDirs(s.ctx.workDir);
+    expect(checkDirs).toEqual([left]);
+    const x = s;
+    const report = await reconcile(
+      {
+        driver: x.driver,
+        state: x.state,
+        connections: x.connections,
+        ctx: x.ctx,
+        root: x.root,
+        mountTimeoutMs: 2000,
+      },
+      checkDirs,
+    );
+    expect(report.cleaned).toBe(1);
+    expect(host.table.has(left)).toBe(false);
+    expect(await readdir(s.ctx.workDir).catch(() => [])).toEqual([]);
   });
 
   it("quarantines a corrupt state file instead of wiping it", async () => {
