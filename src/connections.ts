@@ -94,6 +94,25 @@ export class Connections {
     conn.lastError = error;
   }
 
+  /**
+   * Probe every connection in use and record its health, so Status (which does no I/O) shows a
+   * helper that died or a server that stopped answering. The next Mount repairs a stale one.
+   */
+  async checkHealth(): Promise<void> {
+    for (const conn of this.conns.values()) {
+      if (conn.users.size === 0) continue;
+      const liveness = await this.ctx.mounts.probe(conn.dir);
+      if (liveness === "live") {
+        conn.health = "ok";
+        delete conn.lastError;
+      } else if (conn.health === "ok") {
+        conn.health = "stale";
+        conn.lastError = `the backend mount stopped answering (${liveness}); the next Mount of a volume on it remounts it`;
+        this.ctx.log.warn({ dir: conn.dir, liveness }, "connection is not answering");
+      }
+    }
+  }
+
   /** Connection directories no known volume uses (left by a crash): candidates for cleanup. */
   isKnown(dir: string): boolean {
     for (const c of this.conns.values()) if (c.dir === dir && c.users.size > 0) return true;

@@ -22,6 +22,8 @@ import { StateStore } from "./state.ts";
 
 /** dockerd waits 10 s after SIGTERM before SIGKILL: finish well inside that. */
 const SHUTDOWN_GRACE_MS = 8000;
+/** How often mounts in use are probed for Status (a probe is one statfs per connection). */
+const HEALTH_INTERVAL_MS = 30_000;
 
 async function prepareDirs(config: Config): Promise<string> {
   await mkdir(join(config.root, "conns"), { recursive: true, mode: 0o700 });
@@ -78,6 +80,9 @@ async function main(): Promise<void> {
   )
     .then((report) => log.info(report, "reconciled mounts after start"))
     .catch((err) => log.error({ err: messageOf(err) }, "reconcile failed"));
+
+  const health = setInterval(() => void connections.checkHealth(), HEALTH_INTERVAL_MS);
+  health.unref();
 
   const stop = async (signal: string) => {
     log.info({ signal }, "stopping");

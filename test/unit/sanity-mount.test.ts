@@ -106,6 +106,23 @@ describe("mount and unmount", () => {
     await unmount("b");
   });
 
+  it("shows a connection that stopped answering in Status after a health check", async () => {
+    await mount("a");
+    const record = s.state.volumes.get("v");
+    if (!record) throw new Error("missing");
+    const connDir = s.connections.dirOf(s.driver.resolver.resolve(record).key);
+    s.host.stale.add(connDir);
+    await s.connections.checkHealth();
+    expect((await s.call("/VolumeDriver.Get", { Name: "v" })).json.Volume.Status).toMatchObject({
+      health: "stale",
+      lastError: expect.stringMatching(/stopped answering/),
+    });
+    s.host.stale.delete(connDir);
+    await s.connections.checkHealth();
+    expect((await s.call("/VolumeDriver.Get", { Name: "v" })).json.Volume.Status.health).toBe("ok");
+    await unmount("a");
+  });
+
   it("falls back to a lazy unmount when the mount is busy", async () => {
     await mount("a");
     const target = join(s.root, "volumes", "v");
