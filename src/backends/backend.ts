@@ -128,3 +128,8 @@ export function fuseSessionOptions(c: CommonOptions): string[] {
   if (c.umask !== undefined) out.push(`umask=${c.umask}`);
   return out;
 }
+
+/** Session-shaping common options in a connection key; keys are compared as text, so this order is fixed. */
+export function commonSessionKey(c: CommonOptions) {
+  return { uid: c.uid ?? null, gid: c.gid ?? null, umask: c.umask ?? null, allowOther: c.allowOther };
+}

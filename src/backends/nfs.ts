@@ -47,7 +47,7 @@ import {
   parseBool,
   parseIntRange,
 } from "./backend.ts";
-import { lastLines, waitForMount } from "./supervise.ts";
+import { checkTargetFree, lastLines, waitForMount } from "./supervise.ts";
 
 type NfsVersion = "3" | "4" | "4.0" | "4.1" | "4.2";
 
@@ -467,6 +467,7 @@ function mountFailure(spec: NfsSpec, result: RunResult): VolgateError {
 async function mountExport(spec: NfsSpec, target: string, ctx: BackendContext, deadline: Deadline) {
   const until = Date.now() + deadline.timeoutMs;
   const what = `NFS mount of ${nfsSource(spec)}`;
+  await checkTargetFree(ctx, target, what);
   await checkReachable(spec, until, deadline);
   let result: RunResult;
   try {

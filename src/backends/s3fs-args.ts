@@ -1,82 +1,23 @@
 /**
  * The pure half of the s3fs backend: options -> typed spec (allow-list, strict
- * bucket/prefix/endpoint/region values, typed tuning), the connection key, and
- * the s3fs argv. Nothing here touches the machine.
+ * bucket/prefix/endpoint/region values; tuning in s3fs-tuning.ts), the connection key
+ * and the description. The argv is built in s3fs-argv.ts. Nothing here touches the machine.
  */
 import { createHash } from "node:crypto";
-import { isIPv4, isIPv6 } from "node:net";
-import { invalid, VolgateError } from "../errors.ts";
+import { isIPv6 } from "node:net";
+import { invalid } from "../errors.ts";
 import {
   COMMON_OPTIONS,
   type CommonOptions,
   checkAllowed,
-  fuseSessionOptions,
+  commonSessionKey,
   type Options,
   parseBool,
   parseCommon,
-  parseIntRange,
 } from "./backend.ts";
-
-/** One allow-listed s3fs tuning option: how its value is checked and how s3fs spells it. */
-type TuningRule =
-  | { readonly kind: "int"; readonly min: number; readonly max: number }
-  | { readonly kind: "flag" }
-  | { readonly kind: "enum"; readonly values: readonly string[] };
-
-const int = (min: number, max: number): TuningRule => ({ kind: "int", min, max });
-const FLAG: TuningRule = { kind: "flag" };
-
-/** Tuning options passed to s3fs under their own names, with typed, comma-free values. */
-const TUNING_RULES: Readonly<Record<string, TuningRule>> = {
-  multipart_size: int(5, 5120),
-  multipart_threshold: int(5, 5120),
-  parallel_count: int(1, 100),
-  multireq_max: int(1, 100),
-  max_stat_cache_size: int(0, 10_000_000),
-  stat_cache_expire: int(0, 31_536_000),
-  stat_cache_interval_expire: int(0, 31_536_000),
-  list_object_max_keys: int(1000, 100_000),
-  connect_timeout: int(1, 300),
-  readwrite_timeout: int(1, 3600),
-  retries: int(1, 20),
-  ensure_diskfree: int(0, 10_000_000),
-  enable_noobj_cache: FLAG,
-  nomultipart: FLAG,
-  norenameapi: FLAG,
-  nocopyapi: FLAG,
-  nomixupload: FLAG,
-  listobjectsv2: FLAG,
-  complement_stat: FLAG,
-  notsup_compat_dir: FLAG,
-  enable_content_md5: FLAG,
-  requester_pays: FLAG,
-  storage_class: {
-    kind: "enum",
-    values: [
-      "standard",
-      "standard_ia",
-      "onezone_ia",
-      "reduced_redundancy",
-      "intelligent_tiering",
-      "glacier",
-      "deep_archive",
-    ],
-  },
-  default_acl: {
-    kind: "enum",
-    values: [
-      "private",
-      "public-read",
-      "public-read-write",
-      "authenticated-read",
-      "bucket-owner-read",
-      "bucket-owner-full-control",
-    ],
-  },
-};
-
-/** Tuning as s3fs options: `name=value`, or `true` for a bare flag. Keys sorted, so keys compare equal. */
-type S3fsTuning = Readonly<Record<string, string | number | true>>;
+import { checkRefused, S3FS_REFUSED } from "./refused.ts";
+import { parseTuning, S3FS_TUNING_OPTIONS, type S3fsTuning } from "./s3fs-tuning.ts";
+import { hostForUrl, isHostName } from "./values.ts";
 
 export interface S3fsSpec {
   readonly bucket: string;
@@ -105,64 +46,15 @@ export const S3FS_OPTIONS: readonly string[] = [
   "sse",
   "access_key_id",
   "secret_access_key",
-  ...Object.keys(TUNING_RULES),
+  ...S3FS_TUNING_OPTIONS,
 ];
 
 export const S3FS_SECRET_OPTIONS: readonly string[] = ["access_key_id", "secret_access_key"];
-
-/** s3fs options people try that would hand a volume this host's files, trust or secrets: refused by name. */
-const FILES = "it makes s3fs read or write files on this host";
-const LIBS = "it makes s3fs load a library on this host";
-const TLS = "it weakens TLS certificate checks (volgate always verifies the endpoint's certificate)";
-const LOGS = "it makes s3fs log request details that can carry credentials";
-const CREDS = "volgate passes credentials itself: use -o credentials=PROFILE";
-const OURS = "volgate sets it itself: use endpoint=, region= and path_style=";
-const ALWAYS = "volgate always mounts nosuid,nodev";
-const REFUSED = new Map<string, string>(
-  Object.entries({
-    passwd_file: FILES,
-    use_cache: FILES,
-    del_cache: FILES,
-    check_cache_dir_exist: FILES,
-    tmpdir: FILES,
-    ahbe_conf: FILES,
-    mime: FILES,
-    logfile: FILES,
-    load_sse_c: FILES,
-    use_sse: "it can name a key file on this host: use sse=true for S3-managed keys",
-    set_check_cache_sigusr1: FILES,
-    ssl_client_cert: FILES,
-    credlib: LIBS,
-    credlib_opts: LIBS,
-    no_check_certificate: TLS,
-    ssl_verify_hostname: TLS,
-    cipher_suites: TLS,
-    curldbg: LOGS,
-    dbglevel: LOGS,
-    debug: LOGS,
-    profile: CREDS,
-    iam_role: CREDS,
-    ecs: CREDS,
-    imdsv1only: CREDS,
-    ibm_iam_auth: CREDS,
-    ibm_iam_endpoint: CREDS,
-    use_session_token: CREDS,
-    public_bucket: CREDS,
-    url: OURS,
-    host: OURS,
-    servicepath: OURS,
-    use_path_request_style: OURS,
-    suid: ALWAYS,
-    dev: ALWAYS,
-  }),
-);
 
 const BUCKET_RE = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const REGION_RE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 const ENDPOINT_RE = /^(https?):\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::([0-9]{1,5}))?\/?$/i;
 const MAX_PREFIX = 1000;
-const HOST_LABEL = "[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?";
-const HOSTNAME_RE = new RegExp(`^${HOST_LABEL}(?:\\.${HOST_LABEL})*$`);
 
 /** A host name, IPv4 address, or IPv6 address in brackets; returns it lower case, without brackets. */
 function parseEndpointHost(raw: string): string | undefined {
@@ -170,8 +62,7 @@ function parseEndpointHost(raw: string): string | undefined {
     const bare = raw.slice(1, -1);
     return isIPv6(bare) ? bare.toLowerCase() : undefined;
   }
-  if (/^[0-9.]+$/.test(raw)) return isIPv4(raw) ? raw : undefined;
-  return raw.length <= 253 && HOSTNAME_RE.test(raw) ? raw.toLowerCase() : undefined;
+  return isHostName(raw) ? raw.toLowerCase() : undefined;
 }
 
 /** S3 bucket naming rules (the DNS-compatible ones every S3 implementation accepts). */
@@ -226,9 +117,8 @@ function parseEndpoint(value: string): string {
       `endpoint="${value}" must be a URL like https://s3.example.com or http://127.0.0.1:9000: scheme, host and port only (no path, user, query, spaces or quotes)`,
     );
   }
-  const shown = host.includes(":") ? `[${host}]` : host;
   const defaultPort = scheme === "https" ? 443 : 80;
-  return `${scheme}://${shown}${port === undefined || port === defaultPort ? "" : `:${port}`}`;
+  return `${scheme}://${hostForUrl(host)}${port === undefined || port === defaultPort ? "" : `:${port}`}`;
 }
 
 function parseRegion(value: string): string {
@@ -264,32 +154,6 @@ export function checkKeyText(what: string, value: string): void {
   }
 }
 
-function parseTuning(opts: Options): S3fsTuning {
-  const out: Record<string, string | number | true> = {};
-  for (const name of Object.keys(TUNING_RULES).sort()) {
-    const rule = TUNING_RULES[name];
-    const value = opts[name];
-    if (rule === undefined || value === undefined) continue;
-    if (rule.kind === "int") out[name] = parseIntRange(name, value, rule.min, rule.max);
-    else if (rule.kind === "flag") {
-      if (parseBool(name, value, false)) out[name] = true;
-    } else {
-      const v = value.toLowerCase();
-      if (!rule.values.includes(v)) {
-        throw invalid(`option ${name}="${value}" must be one of ${rule.values.join(", ")}`);
-      }
-      out[name] = v;
-    }
-  }
-  if (
-    out.nomultipart === true &&
-    (out.multipart_size !== undefined || out.multipart_threshold !== undefined)
-  ) {
-    throw invalid("nomultipart cannot be combined with multipart_size or multipart_threshold");
-  }
-  return out;
-}
-
 function parseSse(value: string | undefined): boolean {
   if (value === undefined) return false;
   const v = value.toLowerCase();
@@ -304,12 +168,7 @@ function parseSse(value: string | undefined): boolean {
 }
 
 export function parseS3fs(opts: Options): S3fsSpec {
-  for (const key of Object.keys(opts)) {
-    const why = key.startsWith("-") ? "command-line flags cannot be passed" : REFUSED.get(key.toLowerCase());
-    if (why !== undefined) {
-      throw invalid(`option "${key}" is refused: ${why}; allowed: ${[...S3FS_OPTIONS].sort().join(", ")}`);
-    }
-  }
+  checkRefused(opts, S3FS_REFUSED, S3FS_OPTIONS);
   checkAllowed("s3fs", opts, S3FS_OPTIONS);
   const bucket = opts.bucket;
   if (bucket === undefined || bucket === "") {
@@ -367,48 +226,11 @@ export function s3fsConnectionKey(spec: S3fsSpec): string {
     pathStyle: spec.pathStyle,
     identity: identity(spec),
     sse: spec.sse,
-    uid: c.uid ?? null,
-    gid: c.gid ?? null,
-    umask: c.umask ?? null,
-    allowOther: c.allowOther,
+    ...commonSessionKey(c),
     tuning: spec.tuning,
   });
 }
 
 export function describeS3fs(spec: S3fsSpec): string {
   return `s3://${spec.bucket}/${spec.prefix} @ ${spec.endpoint}`;
-}
-
-interface S3fsArgvInput {
-  readonly spec: S3fsSpec;
-  readonly target: string;
-  /** The passwd file volgate wrote for this connection (ACCESS:SECRET, 0600). */
-  readonly passwdFile: string;
-}
-
-/** A file path inside a -o value: no commas (FUSE's option separator), no whitespace or quotes. */
-function optionPath(path: string): string {
-  if (!/^\/[^,\s"'\\]*$/.test(path)) {
-    throw new VolgateError(
-      "internal",
-      `path ${path} cannot be passed to s3fs: it has a comma, space or quote`,
-    );
-  }
-  return path;
-}
-
-/**
- * `s3fs -f BUCKET TARGET -o url=...,endpoint=REGION,...`: the bucket root, in the foreground
- * (the supervisor sees it exit and can kill it). Secrets never appear here, only our passwd file.
- */
-export function buildS3fsArgv(input: S3fsArgvInput): string[] {
-  const { spec } = input;
-  const o = [`url=${spec.endpoint}`, `endpoint=${spec.region}`];
-  if (spec.pathStyle) o.push("use_path_request_style");
-  o.push(`passwd_file=${optionPath(input.passwdFile)}`);
-  o.push(...fuseSessionOptions(spec.common));
-  if (spec.common.umask !== undefined) o.push(`mp_umask=${spec.common.umask}`);
-  if (spec.sse) o.push("use_sse");
-  for (const [name, value] of Object.entries(spec.tuning)) o.push(value === true ? name : `${name}=${value}`);
-  return ["-f", spec.bucket, input.target, "-o", o.join(",")];
 }

@@ -20,7 +20,6 @@ import { unmountPath } from "../mountops.ts";
 import type { Backend, BackendContext, Deadline } from "./backend.ts";
 import type { S3Access } from "./s3-preflight.ts";
 import {
-  buildS3fsArgv,
   checkKeyText,
   describeS3fs,
   parseS3fs,
@@ -29,7 +28,8 @@ import {
   type S3fsSpec,
   s3fsConnectionKey,
 } from "./s3fs-args.ts";
-import { lastLines, waitForMount } from "./supervise.ts";
+import { buildS3fsArgv } from "./s3fs-argv.ts";
+import { checkTargetFree, lastLines, waitForMount } from "./supervise.ts";
 
 export type { S3fsSpec } from "./s3fs-args.ts";
 
@@ -159,6 +159,8 @@ export async function startS3fs(
   ctx: BackendContext,
   deadline: Deadline,
 ): Promise<Helper> {
+  const what = `s3fs mount of ${describeS3fs(spec)}`;
+  await checkTargetFree(ctx, target, what);
   const id = idOf(spec);
   const passwdFile = join(ctx.workDir, `s3fs-${id}.passwd`);
   await rm(passwdFile, { force: true });
@@ -179,7 +181,6 @@ export async function startS3fs(
   void helper.exited.then((code) => {
     exitCode = code;
   });
-  const what = `s3fs mount of ${describeS3fs(spec)}`;
   try {
     await waitForMount(ctx, target, deadline, what, helper);
     const left = deadline.timeoutMs - (Date.now() - started);

@@ -9,7 +9,7 @@ import { backendError, invalid, messageOf, timeout, VolgateError } from "../erro
 import type { Logger } from "../logger.ts";
 import type { Deadline } from "./backend.ts";
 import { fingerprint, type HostKeyMatch, NO_KNOWN_HOSTS } from "./known-hosts.ts";
-import { hostForUrl } from "./sshfs-args.ts";
+import { hostForUrl } from "./values.ts";
 
 /** The key type named inside an SSH public key blob. */
 function blobType(blob: Buffer): string {

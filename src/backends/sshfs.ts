@@ -9,21 +9,20 @@ import { createHash } from "node:crypto";
 import { chmod, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { openProfile, profileFile, readSecret } from "../credentials.ts";
-import { invalid, VolgateError } from "../errors.ts";
+import { invalid, redact, VolgateError } from "../errors.ts";
 import { unmountPath } from "../mountops.ts";
 import type { Backend, BackendContext } from "./backend.ts";
-import { type HostKeyMatch, matchKnownHosts, NO_KNOWN_HOSTS } from "./known-hosts.ts";
+import { type HostKeyMatch, knownHostsName, matchKnownHosts, NO_KNOWN_HOSTS } from "./known-hosts.ts";
 import {
-  buildSshfsArgv,
   describeSshfs,
-  hostForUrl,
-  knownHostsName,
   parseSshfs,
   SSHFS_OPTIONS,
   type SshfsSpec,
   sshfsConnectionKey,
 } from "./sshfs-args.ts";
-import { waitForMount } from "./supervise.ts";
+import { buildSshfsArgv } from "./sshfs-argv.ts";
+import { checkTargetFree, waitForMount } from "./supervise.ts";
+import { hostForUrl } from "./values.ts";
 
 export type { SshfsSpec } from "./sshfs-args.ts";
 
@@ -148,6 +147,8 @@ export const sshfsBackend: Backend<SshfsSpec> = {
   },
 
   async mount(spec, target, ctx, deadline) {
+    const what = `sshfs mount of ${spec.user}@${hostForUrl(spec.host)}:${spec.port}`;
+    await checkTargetFree(ctx, target, what);
     const login = await resolveLogin(spec, ctx);
     if (!ctx.verifyHostKeys) {
       ctx.log.warn({ remote: describeSshfs(spec) }, "sshfs mount without host key verification");
@@ -159,11 +160,13 @@ export const sshfsBackend: Backend<SshfsSpec> = {
       ...(ctx.verifyHostKeys && { knownHostsFile: await knownHostsFile(spec, login, ctx) }),
       verifyHostKeys: ctx.verifyHostKeys,
     });
-    const helper = ctx.runner.start("sshfs", argv, {
+    const raw = ctx.runner.start("sshfs", argv, {
       ...(login.auth.kind === "password" && { stdin: `${login.auth.password}\n` }),
       logFile: join(ctx.workDir, `sshfs-${idOf(spec)}.log`),
     });
-    const what = `sshfs mount of ${spec.user}@${hostForUrl(spec.host)}:${spec.port}`;
+    // What ssh prints reaches Err and logs: never with the password, whatever it echoes.
+    const password = login.auth.kind === "password" ? [login.auth.password] : [];
+    const helper = { ...raw, output: () => redact(raw.output(), password) };
     try {
       await waitForMount(ctx, target, deadline, what, helper);
     } catch (err) {

@@ -5,7 +5,7 @@
  * the deadline passes; on failure the helper is killed and nothing is left mounted.
  */
 import type { Helper } from "../command.ts";
-import { backendError, timeout } from "../errors.ts";
+import { backendError, busy, timeout } from "../errors.ts";
 import { sleep, within } from "../time.ts";
 import type { BackendContext, Deadline } from "./backend.ts";
 
@@ -19,6 +19,18 @@ export function lastLines(text: string, count = 3): string {
     .filter((l) => l.length > 0)
     .slice(-count)
     .join("; ");
+}
+
+/**
+ * A helper mounts only where nothing is mounted: over a live mount it would stack a second one
+ * (FUSE) or fail as busy (kernel filesystems), and its rollback would then unmount the mount
+ * that was there. Connections never asks for that; this makes a caller that does fail clearly.
+ */
+export async function checkTargetFree(ctx: BackendContext, target: string, what: string): Promise<void> {
+  const state = await ctx.mounts.probe(target);
+  if (state !== "absent") {
+    throw busy(`${what} refused: ${target} is already mounted (${state}); unmount it first`);
+  }
 }
 
 /**

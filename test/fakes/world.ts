@@ -2,16 +2,15 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import type { FastifyInstance } from "fastify";
 import { buildApp } from "../../src/app.ts";
 import type { BackendContext } from "../../src/backends/backend.ts";
 import { Connections } from "../../src/connections.ts";
 import { Driver } from "../../src/driver.ts";
-import { createLogger } from "../../src/logger.ts";
 import { StateStore } from "../../src/state.ts";
 import { fakeBackend } from "./backend.ts";
 import { FakeHost } from "./host.ts";
+import { captureLog } from "./log.ts";
 
 export interface World {
   readonly dir: string;
@@ -41,22 +40,12 @@ export async function makeWorld(options: WorldOptions = {}): Promise<World> {
   const stateDir = join(dir, "state");
   const host = options.host ?? new FakeHost();
   if (!options.host) host.servers.set("srv", new Set(["data", "other", "ro"]));
-  const logs: Array<Record<string, unknown>> = [];
-  const sink = new Writable({
-    write(chunk, _enc, done) {
-      for (const line of String(chunk).split("\n")) if (line) logs.push(JSON.parse(line));
-      done();
-    },
-  });
-  const log = createLogger("debug", "json", sink);
-  const ctx: BackendContext = {
-    runner: host.runner,
-    mounts: host.mounts,
+  const { log, lines: logs } = captureLog();
+  const ctx: BackendContext = host.context({
     log,
     secretsDir: join(dir, "secrets"),
     workDir: join(stateDir, "work"),
-    verifyHostKeys: true,
-  };
+  });
   const state = await StateStore.load(stateDir, log);
   const connections = new Connections(root, ctx);
   const registry = new Map([["fake", fakeBackend(host) as never]]);

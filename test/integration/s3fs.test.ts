@@ -5,21 +5,20 @@
 import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { createServer, type Server, type Socket } from "node:net";
-import { tmpdir } from "node:os";
+import { readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BackendContext, Options } from "../../src/backends/backend.ts";
 import { resolveAccess, s3fsBackend, startS3fs } from "../../src/backends/s3fs.ts";
-import { createRunner } from "../../src/command.ts";
-import { VolgateError } from "../../src/errors.ts";
-import { createLogger } from "../../src/logger.ts";
-import { systemMountTable } from "../../src/mountinfo.ts";
+import { failure } from "../support/expect-error.ts";
+import { type Machine, realMachine } from "../support/machine.ts";
+import { freePort, silentServers } from "../support/peer.ts";
 import { tierCanRun } from "../support/prereq.ts";
-import { startS3, type TestS3, writeS3Profile } from "../support/s3.ts";
+import { eventually, helpersFor, mountEntry, processes } from "../support/procs.ts";
+import { writeProfile } from "../support/profile.ts";
+import { startS3, type TestS3 } from "../support/s3.ts";
 
 const exec = promisify(execFile);
 
@@ -31,41 +30,7 @@ const canRun = tierCanRun("s3fs integration", ["s3fs"], extra);
 
 const BUCKET = "volgate-it";
 
-async function processes(): Promise<{ pid: number; argv: string[] }[]> {
-  const out: { pid: number; argv: string[] }[] = [];
-  for (const entry of await readdir("/proc")) {
-    if (!/^[0-9]+$/.test(entry)) continue;
-    const text = await readFile(`/proc/${entry}/cmdline`, "utf8").catch(() => "");
-    if (text) out.push({ pid: Number(entry), argv: text.split("\0").filter((a) => a !== "") });
-  }
-  return out;
-}
-const s3fsFor = async (target: string) =>
-  (await processes()).filter((p) => p.argv[0] === "s3fs" && p.argv.includes(target));
-
-async function mountEntry(target: string) {
-  return (await systemMountTable().entries()).find((e) => e.mountPoint === target);
-}
-
-async function eventually(check: () => Promise<boolean>, ms = 3000): Promise<boolean> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    if (await check()) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return check();
-}
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
+const s3fsFor = (target: string) => helpersFor("s3fs", target);
 
 const md5 = (data: Buffer) => createHash("md5").update(data).digest("hex");
 const mibps = (bytes: number, ms: number) => (bytes / 1048576 / (ms / 1000)).toFixed(1);
@@ -73,36 +38,15 @@ const mibps = (bytes: number, ms: number) => (bytes / 1048576 / (ms / 1000)).toF
 describe.skipIf(!canRun)("s3fs backend against s3rver", () => {
   let s3: TestS3;
   let sdk: S3Client;
+  let machine: Machine;
   let root: string;
   let ctx: BackendContext;
-  const logs: Record<string, unknown>[] = [];
-  const targets: string[] = [];
-  const silentServers: Server[] = [];
-  const sockets: Socket[] = [];
-  let n = 0;
+  let secretsDir: string;
+  let logs: ReadonlyArray<Record<string, unknown>>;
+  const silent = silentServers();
 
   const opts = (o: Options): Options => ({ bucket: BUCKET, endpoint: s3.endpoint, credentials: "s3", ...o });
-  const newTarget = async () => {
-    const target = join(root, "conns", `c${++n}`);
-    await mkdir(target, { recursive: true, mode: 0o700 });
-    targets.push(target);
-    return target;
-  };
-  const rejection = async (p: Promise<unknown>): Promise<VolgateError> => {
-    const err = await p.then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(err).toBeInstanceOf(VolgateError);
-    return err as VolgateError;
-  };
-  const silentServer = async (): Promise<number> => {
-    const server = createServer((s) => sockets.push(s));
-    silentServers.push(server);
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    const address = server.address();
-    return typeof address === "object" && address !== null ? address.port : 0;
-  };
+  const newTarget = () => machine.harness.newTarget();
   const exists = (key: string) =>
     sdk.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key })).then(
       () => true,
@@ -119,38 +63,25 @@ describe.skipIf(!canRun)("s3fs backend against s3rver", () => {
       requestChecksumCalculation: "WHEN_REQUIRED",
       responseChecksumValidation: "WHEN_REQUIRED",
     });
-    root = await mkdtemp(join(tmpdir(), "volgate-s3fs-it-"));
-    const secretsDir = join(root, "secrets");
-    const workDir = join(root, "work");
-    await mkdir(workDir, { mode: 0o700 });
-    await writeS3Profile(secretsDir, "s3", {
+    machine = await realMachine("s3fs");
+    ({ root, secretsDir } = machine);
+    ({ ctx, logs } = machine.harness);
+    await writeProfile(secretsDir, "s3", {
       access_key_id: `${s3.accessKeyId}\n`,
       secret_access_key: `${s3.secretAccessKey}\n`,
     });
-    await writeS3Profile(secretsDir, "stranger", {
+    await writeProfile(secretsDir, "stranger", {
       access_key_id: "AKIASTRANGER0000",
       secret_access_key: "stranger-secret-77",
     });
     await sdk.send(new PutObjectCommand({ Bucket: BUCKET, Key: "existing/keep.txt", Body: "kept" }));
-    ctx = {
-      runner: createRunner(workDir),
-      mounts: systemMountTable(),
-      log: createLogger("debug", "json", { write: (line: string) => void logs.push(JSON.parse(line)) }),
-      secretsDir,
-      workDir,
-      verifyHostKeys: true,
-    };
   });
 
   afterAll(async () => {
-    for (const t of targets) {
-      if (await mountEntry(t)) await exec("umount", ["-l", t]).catch(() => {});
-    }
-    for (const s of sockets) s.destroy();
-    for (const s of silentServers) s.close();
+    silent.close();
     sdk?.destroy();
     await s3?.stop();
-    if (root) await rm(root, { recursive: true, force: true });
+    await machine?.close();
   });
 
   describe("preflight", () => {
@@ -179,7 +110,7 @@ describe.skipIf(!canRun)("s3fs backend against s3rver", () => {
 
     it("reports a missing bucket", async () => {
       const spec = s3fsBackend.parse(opts({ bucket: "no-such-bucket", prefix: "x" }));
-      const err = await rejection(s3fsBackend.preflight(spec, ctx, { timeoutMs: 10_000 }));
+      const err = await failure(s3fsBackend.preflight(spec, ctx, { timeoutMs: 10_000 }));
       expect(err.kind).toBe("invalid");
       expect(err.message).toBe(
         `bucket no-such-bucket does not exist at ${s3.endpoint}: create it or check -o bucket`,
@@ -188,7 +119,7 @@ describe.skipIf(!canRun)("s3fs backend against s3rver", () => {
 
     it("reports an unknown access key as access denied, naming the profile and no secret", async () => {
       const spec = s3fsBackend.parse(opts({ credentials: "stranger", prefix: "existing" }));
-      const err = await rejection(s3fsBackend.preflight(spec, ctx, { timeoutMs: 10_000 }));
+      const err = await failure(s3fsBackend.preflight(spec, ctx, { timeoutMs: 10_000 }));
       expect(err.message).toBe(
         `access denied to bucket ${BUCKET}: check the access key in credentials profile "stranger", and that it may use this bucket`,
       );
@@ -199,7 +130,7 @@ describe.skipIf(!canRun)("s3fs backend against s3rver", () => {
       const port = await freePort();
       const spec = s3fsBackend.parse(opts({ endpoint: `http://127.0.0.1:${port}` }));
       const started = Date.now();
-      const err = await rejection(s3fsBackend.preflight(spec, ctx, { timeoutMs: 10_000 }));
+      const err = await failure(s3fsBackend.preflight(spec, ctx, { timeoutMs: 10_000 }));
       console.log(`s3 preflight, refused: ${Date.now() - started} ms`);
       expect(err.message).toBe(
         `cannot reach S3 endpoint http://127.0.0.1:${port}: connection refused (is the S3 server running there, on that port?)`,
@@ -207,10 +138,10 @@ describe.skipIf(!canRun)("s3fs backend against s3rver", () => {
     });
 
     it("gives up at the deadline on an endpoint that never answers", async () => {
-      const port = await silentServer();
+      const port = await silent.open();
       const spec = s3fsBackend.parse(opts({ endpoint: `http://127.0.0.1:${port}` }));
       const started = Date.now();
-      const err = await rejection(s3fsBackend.preflight(spec, ctx, { timeoutMs: 1500 }));
+      const err = await failure(s3fsBackend.preflight(spec, ctx, { timeoutMs: 1500 }));
       const elapsed = Date.now() - started;
       expect(err.kind).toBe("timeout");
       expect(err.message).toBe(`cannot reach S3 endpoint http://127.0.0.1:${port}: no answer within 2s`);
@@ -219,12 +150,12 @@ describe.skipIf(!canRun)("s3fs backend against s3rver", () => {
     });
 
     it("stops when the request is aborted", async () => {
-      const port = await silentServer();
+      const port = await silent.open();
       const spec = s3fsBackend.parse(opts({ endpoint: `http://127.0.0.1:${port}` }));
       const controller = new AbortController();
       setTimeout(() => controller.abort(), 300);
       const started = Date.now();
-      const err = await rejection(
+      const err = await failure(
         s3fsBackend.preflight(spec, ctx, { timeoutMs: 20_000, signal: controller.signal }),
       );
       expect(err.kind).toBe("timeout");
@@ -234,7 +165,7 @@ describe.skipIf(!canRun)("s3fs backend against s3rver", () => {
 
     it("reports a missing prefix, and create=true makes it as a directory marker", async () => {
       const missing = s3fsBackend.parse(opts({ prefix: "new/vol-a" }));
-      const err = await rejection(s3fsBackend.preflight(missing, ctx, { timeoutMs: 10_000 }));
+      const err = await failure(s3fsBackend.preflight(missing, ctx, { timeoutMs: 10_000 }));
       expect(err.kind).toBe("invalid");
       expect(err.message).toBe(
         `directory new/vol-a does not exist in bucket ${BUCKET} at ${s3.endpoint}: create it or pass -o create=true`,
@@ -252,7 +183,7 @@ describe.skipIf(!canRun)("s3fs backend against s3rver", () => {
 
     it("refuses a prefix that is a file", async () => {
       const spec = s3fsBackend.parse(opts({ prefix: "existing/keep.txt", create: "true" }));
-      const err = await rejection(s3fsBackend.preflight(spec, ctx, { timeoutMs: 10_000 }));
+      const err = await failure(s3fsBackend.preflight(spec, ctx, { timeoutMs: 10_000 }));
       expect(err.message).toBe(
         `s3://${BUCKET}/existing/keep.txt is an object (a file), not a directory: pick another prefix`,
       );
@@ -371,9 +302,7 @@ describe.skipIf(!canRun)("s3fs backend against s3rver", () => {
       const spec = s3fsBackend.parse(opts({ endpoint: `http://127.0.0.1:${port}`, prefix: "vols/one" }));
       const t = await newTarget();
       const started = Date.now();
-      const err = await rejection(
-        startS3fs(spec, await resolveAccess(spec, ctx), t, ctx, { timeoutMs: 3000 }),
-      );
+      const err = await failure(startS3fs(spec, await resolveAccess(spec, ctx), t, ctx, { timeoutMs: 3000 }));
       const elapsed = Date.now() - started;
       console.log(`s3fs alone, refused endpoint: ${err.message} (${elapsed} ms)`);
       expect(err.kind).toBe("timeout");
@@ -391,7 +320,7 @@ describe.skipIf(!canRun)("s3fs backend against s3rver", () => {
     it("a mount against a missing bucket fails at HeadBucket, and starts nothing", async () => {
       const spec = s3fsBackend.parse(opts({ bucket: "no-such-bucket", prefix: "x" }));
       const t = await newTarget();
-      const err = await rejection(s3fsBackend.mount(spec, t, ctx, { timeoutMs: 20_000 }));
+      const err = await failure(s3fsBackend.mount(spec, t, ctx, { timeoutMs: 20_000 }));
       expect(err.message).toBe(
         `bucket no-such-bucket does not exist at ${s3.endpoint}: create it or check -o bucket`,
       );
@@ -403,7 +332,7 @@ describe.skipIf(!canRun)("s3fs backend against s3rver", () => {
       const spec = s3fsBackend.parse(opts({ bucket: "no-such-bucket", prefix: "x" }));
       const t = await newTarget();
       const started = Date.now();
-      const err = await rejection(
+      const err = await failure(
         startS3fs(spec, await resolveAccess(spec, ctx), t, ctx, { timeoutMs: 20_000 }),
       );
       console.log(`s3fs alone, missing bucket: ${err.message} (${Date.now() - started} ms)`);
@@ -419,7 +348,7 @@ describe.skipIf(!canRun)("s3fs backend against s3rver", () => {
       const spec = s3fsBackend.parse(opts({ credentials: "stranger", prefix: "vols/one" }));
       const t = await newTarget();
       const started = Date.now();
-      const err = await rejection(
+      const err = await failure(
         startS3fs(spec, await resolveAccess(spec, ctx), t, ctx, { timeoutMs: 20_000 }),
       );
       console.log(`s3fs alone, unknown key: ${err.message} (${Date.now() - started} ms)`);

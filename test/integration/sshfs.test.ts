@@ -3,22 +3,20 @@
  * real sshfs/FUSE mounts and the real mount table. Needs root and /dev/fuse.
  */
 import { execFile } from "node:child_process";
-import { generateKeyPairSync } from "node:crypto";
 import { existsSync } from "node:fs";
-import { chown, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { createServer, type Server, type Socket } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { chown, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { basename, join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BackendContext, Options } from "../../src/backends/backend.ts";
 import { sshfsBackend } from "../../src/backends/sshfs.ts";
-import { createRunner } from "../../src/command.ts";
-import { VolgateError } from "../../src/errors.ts";
-import { createLogger } from "../../src/logger.ts";
-import { systemMountTable } from "../../src/mountinfo.ts";
+import { failure } from "../support/expect-error.ts";
+import { type Machine, realMachine } from "../support/machine.ts";
+import { freePort, silentServers } from "../support/peer.ts";
 import { tierCanRun } from "../support/prereq.ts";
-import { freePort, startSshd, type TestSshd, writeProfile } from "../support/sshd.ts";
+import { eventually, helpersFor, mountEntry, processes } from "../support/procs.ts";
+import { writeProfile } from "../support/profile.ts";
+import { startSshd, strangerKeyLine, type TestSshd } from "../support/sshd.ts";
 
 const exec = promisify(execFile);
 
@@ -28,55 +26,16 @@ const extra = [
 ];
 const canRun = tierCanRun("sshfs integration", ["sshd", "sshfs", "ssh-keygen"], extra);
 
-/** A well-formed ed25519 public key line that belongs to no server. */
-function strangerKeyLine(): string {
-  const der = generateKeyPairSync("ed25519").publicKey.export({ format: "der", type: "spki" });
-  const raw = der.subarray(der.length - 32);
-  const type = Buffer.from("ssh-ed25519");
-  const blob = Buffer.alloc(4 + type.length + 4 + raw.length);
-  blob.writeUInt32BE(type.length, 0);
-  type.copy(blob, 4);
-  blob.writeUInt32BE(raw.length, 4 + type.length);
-  raw.copy(blob, 8 + type.length);
-  return `ssh-ed25519 ${blob.toString("base64")}`;
-}
-
-/** pids of sshfs helpers whose command line names `target`, and every cmdline on the machine. */
-async function processes(): Promise<{ pid: number; argv: string[] }[]> {
-  const out: { pid: number; argv: string[] }[] = [];
-  for (const entry of await readdir("/proc")) {
-    if (!/^[0-9]+$/.test(entry)) continue;
-    const text = await readFile(`/proc/${entry}/cmdline`, "utf8").catch(() => "");
-    if (text) out.push({ pid: Number(entry), argv: text.split("\0").filter((a) => a !== "") });
-  }
-  return out;
-}
-const sshfsFor = async (target: string) =>
-  (await processes()).filter((p) => p.argv[0] === "sshfs" && p.argv.includes(target));
-
-async function mountEntry(target: string) {
-  return (await systemMountTable().entries()).find((e) => e.mountPoint === target);
-}
-
-async function eventually(check: () => Promise<boolean>, ms = 3000): Promise<boolean> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    if (await check()) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return check();
-}
+const sshfsFor = (target: string) => helpersFor("sshfs", target);
 
 describe.skipIf(!canRun)("sshfs backend against a real sshd", () => {
   let sshd: TestSshd;
-  let root: string;
+  let machine: Machine;
   let remote: string; // a directory on the sshd side, which is this machine
   let ctx: BackendContext;
-  const logs: Record<string, unknown>[] = [];
-  const targets: string[] = [];
-  const silentServers: Server[] = [];
-  const sockets: Socket[] = [];
-  let n = 0;
+  let secretsDir: string;
+  let logs: ReadonlyArray<Record<string, unknown>>;
+  const silent = silentServers();
 
   const opts = (extraOpts: Options): Options => ({
     host: sshd.host,
@@ -85,35 +44,13 @@ describe.skipIf(!canRun)("sshfs backend against a real sshd", () => {
     host_key: sshd.hostKeyLine,
     ...extraOpts,
   });
-  const newTarget = async () => {
-    const target = join(root, "conns", `c${++n}`);
-    await mkdir(target, { recursive: true, mode: 0o700 });
-    targets.push(target);
-    return target;
-  };
-  const rejection = async (p: Promise<unknown>): Promise<VolgateError> => {
-    const err = await p.then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(err).toBeInstanceOf(VolgateError);
-    return err as VolgateError;
-  };
-  /** A TCP server on 127.0.0.1 that accepts and never says a word. */
-  const silentServer = async (): Promise<number> => {
-    const server = createServer((s) => sockets.push(s));
-    silentServers.push(server);
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    const address = server.address();
-    return typeof address === "object" && address !== null ? address.port : 0;
-  };
+  const newTarget = () => machine.harness.newTarget();
 
   beforeAll(async () => {
     sshd = await startSshd();
-    root = await mkdtemp(join(tmpdir(), "volgate-sshfs-it-"));
-    const secretsDir = join(root, "secrets");
-    const workDir = join(root, "work");
-    await mkdir(workDir, { mode: 0o700 });
+    machine = await realMachine("sshfs");
+    ({ secretsDir } = machine);
+    ({ ctx, logs } = machine.harness);
     const key = await readFile(sshd.privateKeyPath, "utf8");
     await writeProfile(secretsDir, "key", { private_key: key });
     await writeProfile(secretsDir, "pw", {
@@ -128,24 +65,12 @@ describe.skipIf(!canRun)("sshfs backend against a real sshd", () => {
     for (const p of [remote, join(remote, "data"), join(remote, "plain-file")]) {
       await chown(p, sshd.uid, sshd.gid);
     }
-    ctx = {
-      runner: createRunner(workDir),
-      mounts: systemMountTable(),
-      log: createLogger("debug", "json", { write: (line: string) => void logs.push(JSON.parse(line)) }),
-      secretsDir,
-      workDir,
-      verifyHostKeys: true,
-    };
   });
 
   afterAll(async () => {
-    for (const t of targets) {
-      if (await mountEntry(t)) await exec("umount", ["-l", t]).catch(() => {});
-    }
-    for (const s of sockets) s.destroy();
-    for (const s of silentServers) s.close();
+    silent.close();
     await sshd?.stop();
-    if (root) await rm(root, { recursive: true, force: true });
+    await machine?.close();
     if (remote) await rm(remote, { recursive: true, force: true });
   });
 
@@ -186,7 +111,7 @@ describe.skipIf(!canRun)("sshfs backend against a real sshd", () => {
         opts({ credentials: "key", path: remote, host_key: strangerKeyLine() }),
       );
       const started = Date.now();
-      const err = await rejection(sshfsBackend.preflight(spec, ctx, { timeoutMs: 10_000 }));
+      const err = await failure(sshfsBackend.preflight(spec, ctx, { timeoutMs: 10_000 }));
       expect(Date.now() - started).toBeLessThan(3000);
       const seen = (await exec("ssh-keygen", ["-lf", join(sshd.dir, "host_ed25519.pub")])).stdout.split(
         " ",
@@ -203,7 +128,7 @@ describe.skipIf(!canRun)("sshfs backend against a real sshd", () => {
         user: sshd.user,
         credentials: "key",
       });
-      const err = await rejection(sshfsBackend.preflight(spec, ctx, { timeoutMs: 10_000 }));
+      const err = await failure(sshfsBackend.preflight(spec, ctx, { timeoutMs: 10_000 }));
       expect(err.kind).toBe("invalid");
       expect(err.message).toContain(`no known host key for 127.0.0.1:${sshd.port}`);
       expect(err.message).toContain(`ssh-keyscan -t ed25519 -p ${sshd.port} 127.0.0.1`);
@@ -231,7 +156,7 @@ describe.skipIf(!canRun)("sshfs backend against a real sshd", () => {
     it("reports a wrong password as an authentication failure, without the password", async () => {
       const spec = sshfsBackend.parse(opts({ credentials: "badpw", path: remote }));
       const started = Date.now();
-      const err = await rejection(sshfsBackend.preflight(spec, ctx, { timeoutMs: 10_000 }));
+      const err = await failure(sshfsBackend.preflight(spec, ctx, { timeoutMs: 10_000 }));
       console.log(`preflight (wrong password): ${Date.now() - started} ms`);
       expect(err.message).toContain(`authentication failed for volgate-test@127.0.0.1:${sshd.port}`);
       expect(err.message).toContain('password of credentials profile "badpw"');
@@ -241,14 +166,14 @@ describe.skipIf(!canRun)("sshfs backend against a real sshd", () => {
 
     it("says what is missing when a profile holds no credential", async () => {
       const spec = sshfsBackend.parse(opts({ credentials: "nothing", path: remote }));
-      const err = await rejection(sshfsBackend.preflight(spec, ctx, { timeoutMs: 10_000 }));
+      const err = await failure(sshfsBackend.preflight(spec, ctx, { timeoutMs: 10_000 }));
       expect(err.message).toMatch(/has neither a private_key nor a password/);
     });
 
     it("reports a missing remote directory, and create=true creates every missing component", async () => {
       const wanted = join(remote, "new", "deeper", "dir");
       const missing = sshfsBackend.parse(opts({ credentials: "key", path: wanted }));
-      const err = await rejection(sshfsBackend.preflight(missing, ctx, { timeoutMs: 10_000 }));
+      const err = await failure(sshfsBackend.preflight(missing, ctx, { timeoutMs: 10_000 }));
       expect(err.message).toBe(
         `remote directory ${wanted} does not exist on 127.0.0.1:${sshd.port}: create it or pass -o create=true`,
       );
@@ -263,24 +188,24 @@ describe.skipIf(!canRun)("sshfs backend against a real sshd", () => {
 
     it("refuses a remote path that is a file", async () => {
       const spec = sshfsBackend.parse(opts({ credentials: "key", path: join(remote, "plain-file") }));
-      const err = await rejection(sshfsBackend.preflight(spec, ctx, { timeoutMs: 10_000 }));
+      const err = await failure(sshfsBackend.preflight(spec, ctx, { timeoutMs: 10_000 }));
       expect(err.message).toMatch(/plain-file on 127\.0\.0\.1:\d+ is not a directory/);
     });
 
     it("reports a refused connection with host:port", async () => {
       const port = await freePort();
       const spec = sshfsBackend.parse(opts({ credentials: "key", port: String(port) }));
-      const err = await rejection(sshfsBackend.preflight(spec, ctx, { timeoutMs: 10_000 }));
+      const err = await failure(sshfsBackend.preflight(spec, ctx, { timeoutMs: 10_000 }));
       expect(err.message).toBe(
         `cannot connect to 127.0.0.1:${port}: connection refused (is sshd running there, on that port?)`,
       );
     });
 
     it("gives up at the deadline on a server that never answers", async () => {
-      const port = await silentServer();
+      const port = await silent.open();
       const spec = sshfsBackend.parse(opts({ credentials: "key", port: String(port) }));
       const started = Date.now();
-      const err = await rejection(sshfsBackend.preflight(spec, ctx, { timeoutMs: 1500 }));
+      const err = await failure(sshfsBackend.preflight(spec, ctx, { timeoutMs: 1500 }));
       const elapsed = Date.now() - started;
       expect(err.kind).toBe("timeout");
       expect(err.message).toContain(`127.0.0.1:${port}`);
@@ -289,12 +214,12 @@ describe.skipIf(!canRun)("sshfs backend against a real sshd", () => {
     });
 
     it("stops when the request is aborted", async () => {
-      const port = await silentServer();
+      const port = await silent.open();
       const spec = sshfsBackend.parse(opts({ credentials: "key", port: String(port) }));
       const controller = new AbortController();
       setTimeout(() => controller.abort(), 300);
       const started = Date.now();
-      const err = await rejection(
+      const err = await failure(
         sshfsBackend.preflight(spec, ctx, { timeoutMs: 20_000, signal: controller.signal }),
       );
       expect(err.kind).toBe("timeout");
@@ -318,7 +243,7 @@ describe.skipIf(!canRun)("sshfs backend against a real sshd", () => {
       expect(entry?.options.split(",")).toEqual(expect.arrayContaining(["nosuid", "nodev"]));
       expect(await ctx.mounts.probe(target)).toBe("live");
 
-      const name = `hello-${n}.txt`;
+      const name = `hello-${basename(target)}.txt`;
       await writeFile(join(target, subdir, name), "through sshfs");
       expect(await readFile(join(remote, "data", name), "utf8")).toBe("through sshfs");
       expect((await stat(join(remote, "data", name))).uid).toBe(sshd.uid);
@@ -384,7 +309,7 @@ describe.skipIf(!canRun)("sshfs backend against a real sshd", () => {
     it("fails on a wrong host key with ssh's own words, leaving no mount and no helper", async () => {
       const spec = sshfsBackend.parse(opts({ credentials: "key", host_key: strangerKeyLine() }));
       const target = await newTarget();
-      const err = await rejection(sshfsBackend.mount(spec, target, ctx, { timeoutMs: 20_000 }));
+      const err = await failure(sshfsBackend.mount(spec, target, ctx, { timeoutMs: 20_000 }));
       console.log(`sshfs, wrong host key: ${err.message}`);
       expect(err.kind).toBe("backend");
       expect(err.message).toContain("Host key verification failed.");
@@ -396,7 +321,7 @@ describe.skipIf(!canRun)("sshfs backend against a real sshd", () => {
     it("fails on a wrong password with ssh's Permission denied", async () => {
       const spec = sshfsBackend.parse(opts({ credentials: "badpw" }));
       const target = await newTarget();
-      const err = await rejection(sshfsBackend.mount(spec, target, ctx, { timeoutMs: 20_000 }));
+      const err = await failure(sshfsBackend.mount(spec, target, ctx, { timeoutMs: 20_000 }));
       console.log(`sshfs, wrong password: ${err.message}`);
       expect(err.message).toMatch(/Permission denied \(publickey,password\)/);
       expect(err.message).not.toContain("not-the-password-9x");
@@ -405,11 +330,11 @@ describe.skipIf(!canRun)("sshfs backend against a real sshd", () => {
     });
 
     it("kills the helper at the deadline when the server never answers", async () => {
-      const port = await silentServer();
+      const port = await silent.open();
       const spec = sshfsBackend.parse(opts({ credentials: "key", port: String(port) }));
       const target = await newTarget();
       const started = Date.now();
-      const err = await rejection(sshfsBackend.mount(spec, target, ctx, { timeoutMs: 2000 }));
+      const err = await failure(sshfsBackend.mount(spec, target, ctx, { timeoutMs: 2000 }));
       const elapsed = Date.now() - started;
       console.log(`sshfs, silent server: ${err.message} after ${elapsed} ms`);
       expect(err.kind).toBe("timeout");

@@ -6,11 +6,14 @@
  * secrets (any secret passes), only an unknown access key id gets 403. Its paged
  * ListObjectsV2 needs Node's legacy OpenSSL provider on Node 20, hence NODE_OPTIONS.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { killOnExit, stopChild } from "./peer.ts";
+
+export { writeProfile as writeS3Profile } from "./profile.ts";
 
 export interface TestS3 {
   /** `http://127.0.0.1:PORT` */
@@ -32,8 +35,6 @@ const S3RVER_KEY = "S3RVER";
 const S3RVER_SECRET = "S3RVER";
 
 const require = createRequire(import.meta.url);
-const running = new Set<ChildProcess>();
-let exitHookInstalled = false;
 
 export async function startS3(buckets: readonly string[] = ["volgate-test"]): Promise<TestS3> {
   const bin = require.resolve("s3rver/bin/s3rver.js");
@@ -44,14 +45,7 @@ export async function startS3(buckets: readonly string[] = ["volgate-test"]): Pr
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", NODE_OPTIONS: "--openssl-legacy-provider" },
     stdio: ["ignore", "pipe", "pipe"],
   });
-  running.add(child);
-  child.once("exit", () => running.delete(child));
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    process.once("exit", () => {
-      for (const c of running) c.kill("SIGKILL");
-    });
-  }
+  killOnExit(child);
   let output = "";
   const MAX = 256 * 1024;
   const keep = (d: Buffer) => {
@@ -92,31 +86,8 @@ export async function startS3(buckets: readonly string[] = ["volgate-test"]): Pr
     objectFile: (bucket, key) => join(dir, bucket, `${key}._S3rver_object`),
     log: () => output,
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise((r) => child.once("exit", r));
-        child.kill("SIGTERM");
-        await Promise.race([exited, new Promise((r) => setTimeout(r, 2000))]);
-        if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-      }
+      await stopChild(child);
       await rm(dir, { recursive: true, force: true });
     },
   };
-}
-
-/** A credentials profile `<secretsDir>/<name>` (0700) with S3 keys (0600), as an operator lays it out. */
-export async function writeS3Profile(
-  secretsDir: string,
-  name: string,
-  files: Partial<Record<"access_key_id" | "secret_access_key", string>>,
-): Promise<string> {
-  await mkdir(secretsDir, { recursive: true, mode: 0o700 });
-  const dir = join(secretsDir, name);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  await chmod(dir, 0o700);
-  for (const [file, content] of Object.entries(files)) {
-    const path = join(dir, file);
-    await writeFile(path, content, { mode: 0o600 });
-    await chmod(path, 0o600);
-  }
-  return dir;
 }

@@ -8,11 +8,16 @@
  * Password auth goes through /etc/shadow (UsePAM no: no PAM delay on a wrong password).
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { generateKeyPairSync } from "node:crypto";
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { freePort, killOnExit, stopChild } from "./peer.ts";
+
+export { freePort } from "./peer.ts";
+export { writeProfile } from "./profile.ts";
 
 const exec = promisify(execFile);
 
@@ -38,19 +43,6 @@ export interface TestSshd {
   readonly logFile: string;
   log(): Promise<string>;
   stop(): Promise<void>;
-}
-
-/** A port nobody listens on right now, on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function ensureTestUser(): Promise<{ uid: number; gid: number; home: string }> {
@@ -106,9 +98,6 @@ async function waitForBanner(port: number, child: ChildProcess, log: string, tim
   }
 }
 
-const running = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
 export async function startSshd(): Promise<TestSshd> {
   const account = await ensureTestUser();
   await mkdir("/run/sshd", { recursive: true, mode: 0o755 }); // sshd's privilege separation dir
@@ -149,14 +138,7 @@ export async function startSshd(): Promise<TestSshd> {
     ].join("\n"),
   );
   const child = spawn("/usr/sbin/sshd", ["-D", "-f", config, "-E", logFile], { stdio: "ignore" });
-  running.add(child);
-  child.once("exit", () => running.delete(child));
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    process.once("exit", () => {
-      for (const c of running) c.kill("SIGKILL");
-    });
-  }
+  killOnExit(child);
   try {
     await waitForBanner(port, child, logFile);
   } catch (err) {
@@ -178,34 +160,21 @@ export async function startSshd(): Promise<TestSshd> {
     logFile,
     log: () => readFile(logFile, "utf8").catch(() => ""),
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise((r) => child.once("exit", r));
-        child.kill("SIGTERM");
-        await Promise.race([exited, new Promise((r) => setTimeout(r, 2000))]);
-        if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-      }
+      await stopChild(child);
       await rm(dir, { recursive: true, force: true });
     },
   };
 }
 
-/**
- * A credentials profile directory `<secretsDir>/<name>` (0700) holding the given files (0600),
- * as an operator would lay it out.
- */
-export async function writeProfile(
-  secretsDir: string,
-  name: string,
-  files: Partial<Record<"password" | "private_key" | "known_hosts", string>>,
-): Promise<string> {
-  await mkdir(secretsDir, { recursive: true, mode: 0o700 });
-  const dir = join(secretsDir, name);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  await chmod(dir, 0o700);
-  for (const [file, content] of Object.entries(files)) {
-    const path = join(dir, file);
-    await writeFile(path, content, { mode: 0o600 });
-    await chmod(path, 0o600);
-  }
-  return dir;
+/** A well-formed ed25519 public key line that belongs to no server. */
+export function strangerKeyLine(): string {
+  const der = generateKeyPairSync("ed25519").publicKey.export({ format: "der", type: "spki" });
+  const raw = der.subarray(der.length - 32);
+  const type = Buffer.from("ssh-ed25519");
+  const blob = Buffer.alloc(4 + type.length + 4 + raw.length);
+  blob.writeUInt32BE(type.length, 0);
+  type.copy(blob, 4);
+  blob.writeUInt32BE(raw.length, 4 + type.length);
+  raw.copy(blob, 8 + type.length);
+  return `ssh-ed25519 ${blob.toString("base64")}`;
 }

@@ -4,7 +4,7 @@
  * what s3fs says when it fails, and startS3fs through a fake runner and mount table
  * (including s3fs's "mounted, then gone" lie).
  */
-import { mkdir, mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
@@ -12,35 +12,17 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BackendContext, Options } from "../../src/backends/backend.ts";
 import type { S3Access } from "../../src/backends/s3-preflight.ts";
 import { resolveAccess, s3fsBackend, s3fsSaid, startS3fs } from "../../src/backends/s3fs.ts";
-import { buildS3fsArgv, type S3fsSpec } from "../../src/backends/s3fs-args.ts";
-import type { CommandRunner, Helper, StartOptions } from "../../src/command.ts";
+import type { S3fsSpec } from "../../src/backends/s3fs-args.ts";
+import { buildS3fsArgv } from "../../src/backends/s3fs-argv.ts";
 import { VolgateError } from "../../src/errors.ts";
-import { createLogger } from "../../src/logger.ts";
-import type { MountTable } from "../../src/mountinfo.ts";
-import { writeS3Profile } from "../support/s3.ts";
+import { type FakeHelper, FakeHost, type Fault } from "../fakes/host.ts";
+import { captureLog } from "../fakes/log.ts";
+import { failure, refusal } from "../support/expect-error.ts";
+import { writeProfile } from "../support/profile.ts";
 
 const base: Options = { bucket: "media-files", prefix: "vols/app1", credentials: "s3" };
 const parse = (o: Options) => s3fsBackend.parse(o);
-
-function parseError(o: Options): VolgateError {
-  try {
-    parse(o);
-  } catch (err) {
-    expect(err).toBeInstanceOf(VolgateError);
-    expect((err as VolgateError).kind).toBe("invalid");
-    return err as VolgateError;
-  }
-  throw new Error(`parse accepted ${JSON.stringify(o)}`);
-}
-
-async function failure(p: Promise<unknown>): Promise<VolgateError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(VolgateError);
-  return err as VolgateError;
-}
+const parseError = (o: Options) => refusal(() => parse(o), `parse(${JSON.stringify(o)})`);
 
 describe("parse", () => {
   it("types a minimal volume: AWS endpoint for the default region, virtual-hosted style", () => {
@@ -434,99 +416,46 @@ describe("s3fsSaid", () => {
 describe("startS3fs and mount through a fake runner", () => {
   let root: string;
   let secretsDir: string;
-  const logs: Record<string, unknown>[] = [];
+  const { log, lines: logs } = captureLog("info");
 
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), "volgate-s3fs-unit-"));
     secretsDir = join(root, "secrets");
-    await writeS3Profile(secretsDir, "s3", {
+    await writeProfile(secretsDir, "s3", {
       access_key_id: "AKIAPROFILE\n",
       secret_access_key: "profile/Secret+1\n",
     });
-    await writeS3Profile(secretsDir, "half", { access_key_id: "AKIAPROFILE\n" });
-    await writeS3Profile(secretsDir, "colon", { access_key_id: "AKIA", secret_access_key: "bad:secret-x" });
+    await writeProfile(secretsDir, "half", { access_key_id: "AKIAPROFILE\n" });
+    await writeProfile(secretsDir, "colon", { access_key_id: "AKIA", secret_access_key: "bad:secret-x" });
   });
   afterAll(async () => {
     await rm(root, { recursive: true, force: true });
   });
 
-  interface Started {
-    args: readonly string[];
-    options: StartOptions;
-    passwd: { text: string; mode: number } | undefined;
-    killed: boolean;
-  }
-
   /**
-   * "mount": the target goes live and the volume's directory exists in it.
+   * "mount": the target goes live (the test makes the volume's directory in it).
    * "lie": the target goes live, the directory does not answer, and s3fs exits 0 with `said`.
    * "exit": s3fs exits 0 with `said` before anything is mounted.
    */
   function fakeMachine(behaviour: "mount" | "lie" | "exit", said = "") {
-    const live = new Set<string>();
-    const started: Started[] = [];
-    const runs: string[][] = [];
-    const runner: CommandRunner = {
-      run: async (file, args) => {
-        runs.push([file, ...args]);
-        if (file === "umount") live.delete(args[args.length - 1] ?? "");
-        return { code: 0, stdout: "", stderr: "" };
-      },
-      start: (_file, args, options): Helper => {
-        const passwdPath =
-          args[4]
-            ?.split(",")
-            .find((o) => o.startsWith("passwd_file="))
-            ?.slice(12) ?? "";
-        const s: Started = { args, options, passwd: undefined, killed: false };
-        started.push(s);
-        const target = args[2] ?? "";
-        let output = "";
-        let exit: (code: number | null) => void = () => {};
-        const exited = new Promise<number | null>((r) => {
-          exit = r;
-        });
-        void Promise.all([readFile(passwdPath, "utf8"), stat(passwdPath)]).then(([text, info]) => {
-          s.passwd = { text, mode: info.mode & 0o777 };
-        });
-        setTimeout(() => {
-          if (behaviour !== "exit") live.add(target);
-          if (behaviour !== "mount") {
-            setTimeout(
-              () => {
-                output = said;
-                live.delete(target);
-                exit(0);
-              },
-              behaviour === "lie" ? 30 : 0,
-            );
-          }
-        }, 10);
-        return {
-          pid: 4343,
-          exited,
-          output: () => output,
-          kill: () => {
-            s.killed = true;
-            exit(null);
-          },
-        };
-      },
+    const host = new FakeHost();
+    const faults: Record<typeof behaviour, Fault | undefined> = {
+      mount: undefined,
+      lie: { code: 0, said, mountFirst: true },
+      exit: { code: 0, said },
     };
-    const mounts: MountTable = {
-      entries: async () => [],
-      probe: async (p) => (live.has(p) ? "live" : "absent"),
-    };
-    const ctx: BackendContext = {
-      runner,
-      mounts,
-      log: createLogger("info", "json", { write: (l: string) => void logs.push(JSON.parse(l)) }),
-      secretsDir,
-      workDir: root,
-      verifyHostKeys: true,
-    };
-    return { ctx, started, runs, live };
+    const fault = faults[behaviour];
+    if (fault !== undefined) host.faults.set("media-files", fault);
+    const ctx = host.context({ log, secretsDir, workDir: root });
+    return { ctx, started: host.helpers, live: host.table };
   }
+
+  /** The passwd file a started s3fs was told to read. */
+  const passwdOf = (s: FakeHelper | undefined) =>
+    s?.args[4]
+      ?.split(",")
+      .find((o) => o.startsWith("passwd_file="))
+      ?.slice(12) ?? "";
 
   const access = (spec: S3fsSpec, ctx: BackendContext): Promise<S3Access> => resolveAccess(spec, ctx);
 
@@ -551,18 +480,14 @@ describe("startS3fs and mount through a fake runner", () => {
     const target = join(root, "t-ok");
     await mkdir(join(target, spec.prefix), { recursive: true });
     const helper = await startS3fs(spec, await access(spec, m.ctx), target, m.ctx, { timeoutMs: 2000 });
-    expect(helper.pid).toBe(4343);
     const s = m.started[0];
+    expect(helper.pid).toBe(s?.pid);
     expect(s?.args.slice(0, 3)).toEqual(["-f", "media-files", target]);
     expect(s?.args.join(" ")).not.toContain("profile/Secret+1");
     expect(s?.options.stdin).toBeUndefined();
     expect(s?.options.logFile).toMatch(new RegExp(`^${root}/s3fs-[0-9a-f]{16}\\.log$`));
-    expect(s?.passwd).toEqual({ text: "AKIAPROFILE:profile/Secret+1\n", mode: 0o600 });
-    const passwd =
-      s?.args[4]
-        ?.split(",")
-        .find((o) => o.startsWith("passwd_file="))
-        ?.slice(12) ?? "";
+    const passwd = passwdOf(s);
+    expect(s?.read.get(passwd)).toEqual({ text: "AKIAPROFILE:profile/Secret+1\n", mode: 0o600 });
     expect(passwd).toMatch(new RegExp(`^${root}/s3fs-[0-9a-f]{16}\\.passwd$`));
     await expect(stat(passwd)).rejects.toThrow(/ENOENT/);
     expect(s?.killed).toBe(false);
@@ -583,12 +508,7 @@ describe("startS3fs and mount through a fake runner", () => {
     );
     expect(m.live.has(target)).toBe(false);
     expect(m.started[0]?.killed).toBe(true);
-    const passwd =
-      m.started[0]?.args[4]
-        ?.split(",")
-        .find((o) => o.startsWith("passwd_file="))
-        ?.slice(12) ?? "";
-    await expect(stat(passwd)).rejects.toThrow(/ENOENT/);
+    await expect(stat(passwdOf(m.started[0]))).rejects.toThrow(/ENOENT/);
   });
 
   it("reports an s3fs that exits before mounting, with a hint", async () => {

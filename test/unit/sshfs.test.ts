@@ -8,16 +8,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { BackendContext, Options } from "../../src/backends/backend.ts";
+import type { Options } from "../../src/backends/backend.ts";
 import { fingerprint, matchKnownHosts } from "../../src/backends/known-hosts.ts";
 import { resolveRemoteDir } from "../../src/backends/ssh-preflight.ts";
 import { sshfsBackend } from "../../src/backends/sshfs.ts";
-import { buildSshfsArgv, type SshfsArgvInput, type SshfsSpec } from "../../src/backends/sshfs-args.ts";
-import type { CommandRunner, Helper, StartOptions } from "../../src/command.ts";
+import type { SshfsSpec } from "../../src/backends/sshfs-args.ts";
+import { buildSshfsArgv, type SshfsArgvInput } from "../../src/backends/sshfs-argv.ts";
 import { VolgateError } from "../../src/errors.ts";
-import { createLogger } from "../../src/logger.ts";
-import type { MountTable } from "../../src/mountinfo.ts";
-import { writeProfile } from "../support/sshd.ts";
+import { FakeHost, type Fault } from "../fakes/host.ts";
+import { captureLog } from "../fakes/log.ts";
+import { failure, refusal } from "../support/expect-error.ts";
+import { writeProfile } from "../support/profile.ts";
 
 // Fixed vectors made with OpenSSH 9.2: ssh-keygen -t ed25519 / -l / -H.
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIApI3zhKSSdDTrfQyVFS8hiXDIrC48Re4ZEKO+mlqGds";
@@ -29,29 +30,9 @@ const RSA_FP = "SHA256:1wU/fuCdPYXhyKaIIEEt066HMUs/+L2jbz9QlMy5Q9Q";
 const HASHED_EXAMPLE_COM = `|1|HClL9ACZgTVRhiD8dloYActJExc=|iqPnhO+psAC+3gy6toLznyLFJg0= ${KEY}`;
 const HASHED_LOCAL_2222 = `|1|/fF6CP0YWxq3XVF8062Ijrt46P8=|cScratL9ay30HxHhTI/Y+95IB6M= ${KEY}`;
 
-/** The error a promise rejects with; fails the test if it resolves. */
-async function failure(p: Promise<unknown>): Promise<VolgateError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(VolgateError);
-  return err as VolgateError;
-}
-
 const base: Options = { host: "files.example.com", user: "backup" };
 const parse = (o: Options) => sshfsBackend.parse(o);
-
-function parseError(o: Options): VolgateError {
-  try {
-    parse(o);
-  } catch (err) {
-    expect(err).toBeInstanceOf(VolgateError);
-    expect((err as VolgateError).kind).toBe("invalid");
-    return err as VolgateError;
-  }
-  throw new Error(`parse accepted ${JSON.stringify(o)}`);
-}
+const parseError = (o: Options) => refusal(() => parse(o), `parse(${JSON.stringify(o)})`);
 
 describe("parse", () => {
   it("types a minimal volume with the documented defaults", () => {
@@ -345,27 +326,29 @@ describe("buildSshfsArgv", () => {
     ...rest,
   });
 
+  /** The remote root in the foreground, no ssh config file, then the -o list. */
+  const head = ["-f", "backup@files.example.com:/", "/mnt/volgate/conns/abc", "-F", "/dev/null", "-o"];
+  /** The -o items before Port= with the default options and verified host keys. */
+  const sessionOptions = [
+    "nosuid",
+    "nodev",
+    "allow_other",
+    "idmap=user",
+    "reconnect",
+    "ServerAliveInterval=15",
+    "ServerAliveCountMax=3",
+    "StrictHostKeyChecking=yes",
+    "UserKnownHostsFile=/var/lib/volgate/work/sshfs-abc.known_hosts",
+    "GlobalKnownHostsFile=/dev/null",
+    "CheckHostIP=no",
+    "UpdateHostKeys=no",
+  ];
+
   it("mounts the remote root with a key, strict host keys and nosuid,nodev", () => {
     expect(buildSshfsArgv(input({}))).toEqual([
-      "-f",
-      "backup@files.example.com:/",
-      "/mnt/volgate/conns/abc",
-      "-F",
-      "/dev/null",
-      "-o",
+      ...head,
       [
-        "nosuid",
-        "nodev",
-        "allow_other",
-        "idmap=user",
-        "reconnect",
-        "ServerAliveInterval=15",
-        "ServerAliveCountMax=3",
-        "StrictHostKeyChecking=yes",
-        "UserKnownHostsFile=/var/lib/volgate/work/sshfs-abc.known_hosts",
-        "GlobalKnownHostsFile=/dev/null",
-        "CheckHostIP=no",
-        "UpdateHostKeys=no",
+        ...sessionOptions,
         "Port=22",
         "IdentityFile=/etc/volgate/credentials/nas/private_key",
         "IdentitiesOnly=yes",
@@ -382,28 +365,10 @@ describe("buildSshfsArgv", () => {
     const argv = buildSshfsArgv(
       input({ port: "2222", password: "pw-inline-secret" }, { auth: { kind: "password" } }),
     );
-    expect(argv.slice(0, 6)).toEqual([
-      "-f",
-      "backup@files.example.com:/",
-      "/mnt/volgate/conns/abc",
-      "-F",
-      "/dev/null",
-      "-o",
-    ]);
+    expect(argv.slice(0, 6)).toEqual(head);
     expect(argv[6]).toBe(
       [
-        "nosuid",
-        "nodev",
-        "allow_other",
-        "idmap=user",
-        "reconnect",
-        "ServerAliveInterval=15",
-        "ServerAliveCountMax=3",
-        "StrictHostKeyChecking=yes",
-        "UserKnownHostsFile=/var/lib/volgate/work/sshfs-abc.known_hosts",
-        "GlobalKnownHostsFile=/dev/null",
-        "CheckHostIP=no",
-        "UpdateHostKeys=no",
+        ...sessionOptions,
         "Port=2222",
         "password_stdin",
         "PubkeyAuthentication=no",
@@ -600,7 +565,7 @@ describe("resolveRemoteDir", () => {
 describe("mount through a fake runner", () => {
   let root: string;
   let secretsDir: string;
-  const logs: Record<string, unknown>[] = [];
+  const { log, lines: logs } = captureLog("info");
 
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), "volgate-sshfs-unit-"));
@@ -616,70 +581,18 @@ describe("mount through a fake runner", () => {
     await rm(root, { recursive: true, force: true });
   });
 
-  interface Started {
-    file: string;
-    args: readonly string[];
-    options: StartOptions;
-    killed: boolean;
-  }
-
-  /** `behaviour`: "mount" makes the target live; a string is printed before exiting 1; "hang" does nothing. */
-  function fakeMachine(behaviour: "mount" | "hang" | { fail: string }) {
-    const live = new Set<string>();
-    const started: Started[] = [];
-    const runs: string[][] = [];
-    const runner: CommandRunner = {
-      run: async (file, args) => {
-        runs.push([file, ...args]);
-        if (file === "umount") live.delete(args[args.length - 1] ?? "");
-        return { code: 0, stdout: "", stderr: "" };
-      },
-      start: (file, args, options): Helper => {
-        const s: Started = { file, args, options, killed: false };
-        started.push(s);
-        const target = args[2] ?? "";
-        let output = "";
-        let exit: (code: number | null) => void = () => {};
-        const exited = new Promise<number | null>((r) => {
-          exit = r;
-        });
-        setTimeout(() => {
-          if (behaviour === "mount") live.add(target);
-          else if (behaviour !== "hang") {
-            output = behaviour.fail;
-            exit(1);
-          }
-        }, 20);
-        return {
-          pid: 4242,
-          exited,
-          output: () => output,
-          kill: () => {
-            s.killed = true;
-            exit(null);
-          },
-        };
-      },
-    };
-    const mounts: MountTable = {
-      entries: async () => [],
-      probe: async (p) => (live.has(p) ? "live" : "absent"),
-    };
-    const ctx = (verifyHostKeys = true): BackendContext => ({
-      runner,
-      mounts,
-      log: createLogger("info", "json", { write: (l: string) => void logs.push(JSON.parse(l)) }),
-      secretsDir,
-      workDir: root,
-      verifyHostKeys,
-    });
-    return { ctx, started, runs, live };
+  /** Without a fault sshfs mounts its target; a fault makes it print and exit, or hang. */
+  function fakeMachine(fault?: Fault) {
+    const host = new FakeHost();
+    if (fault !== undefined) host.faults.set("u@nas:/", fault);
+    const ctx = (verifyHostKeys = true) => host.context({ log, secretsDir, workDir: root, verifyHostKeys });
+    return { ctx, started: host.helpers, live: host.table };
   }
 
   const spec = (o: Options): SshfsSpec => parse({ host: "nas", port: "2222", user: "u", ...o });
 
   it("starts sshfs with the profile key and a 0600 known_hosts written from host_key", async () => {
-    const m = fakeMachine("mount");
+    const m = fakeMachine();
     await sshfsBackend.mount(spec({ credentials: "key", host_key: KEY }), "/t/key", m.ctx(), {
       timeoutMs: 2000,
     });
@@ -697,7 +610,7 @@ describe("mount through a fake runner", () => {
   });
 
   it("sends the profile password on stdin only, and uses the profile's known_hosts as is", async () => {
-    const m = fakeMachine("mount");
+    const m = fakeMachine();
     await sshfsBackend.mount(spec({ credentials: "pw" }), "/t/pw", m.ctx(), { timeoutMs: 2000 });
     const s = m.started[0];
     expect(s?.options.stdin).toBe("profile-pw-123\n");
@@ -707,7 +620,7 @@ describe("mount through a fake runner", () => {
   });
 
   it("uses an inline password when no profile is given", async () => {
-    const m = fakeMachine("mount");
+    const m = fakeMachine();
     await sshfsBackend.mount(spec({ password: "inline-pw-77", host_key: KEY }), "/t/inline", m.ctx(), {
       timeoutMs: 2000,
     });
@@ -717,7 +630,8 @@ describe("mount through a fake runner", () => {
 
   it("reports ssh's words and a hint when sshfs exits, and leaves nothing mounted", async () => {
     const m = fakeMachine({
-      fail: "Host key for [nas]:2222 has changed.\nHost key verification failed.\nread: Connection reset by peer\n",
+      code: 1,
+      said: "Host key for [nas]:2222 has changed.\nHost key verification failed.\nread: Connection reset by peer\n",
     });
     const err = await failure(
       sshfsBackend.mount(spec({ credentials: "key", host_key: OTHER }), "/t/bad", m.ctx(), {
@@ -743,7 +657,7 @@ describe("mount through a fake runner", () => {
   });
 
   it("refuses to mount with no known host key, before starting anything", async () => {
-    const m = fakeMachine("mount");
+    const m = fakeMachine();
     const err = await failure(
       sshfsBackend.mount(spec({ credentials: "key" }), "/t/nokey", m.ctx(), { timeoutMs: 2000 }),
     );
@@ -755,7 +669,7 @@ describe("mount through a fake runner", () => {
   });
 
   it("mounts without checking host keys only when the operator turned that off, with a warning", async () => {
-    const m = fakeMachine("mount");
+    const m = fakeMachine();
     const before = logs.length;
     await sshfsBackend.mount(spec({ credentials: "key" }), "/t/nocheck", m.ctx(false), { timeoutMs: 2000 });
     expect(m.started[0]?.args[6]).toContain("StrictHostKeyChecking=no,UserKnownHostsFile=/dev/null");
@@ -763,7 +677,7 @@ describe("mount through a fake runner", () => {
   });
 
   it("preflight refuses a private key it cannot use, before any connection", async () => {
-    const m = fakeMachine("mount");
+    const m = fakeMachine();
     const err = await failure(
       sshfsBackend.preflight(spec({ credentials: "key", host_key: KEY }), m.ctx(), { timeoutMs: 2000 }),
     );
@@ -774,7 +688,7 @@ describe("mount through a fake runner", () => {
   });
 
   it("says what credential is missing", async () => {
-    const m = fakeMachine("mount");
+    const m = fakeMachine();
     await expect(
       sshfsBackend.mount(spec({ host_key: KEY }), "/t/x", m.ctx(), { timeoutMs: 2000 }),
     ).rejects.toThrow(/no credentials for u@nas: pass -o credentials=PROFILE/);
