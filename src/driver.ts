@@ -7,14 +7,13 @@
 import { mkdir, realpath, rmdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { BackendContext, Deadline, Options } from "./backends/backend.ts";
-import { isValidName } from "./backends/backend.ts";
 import type { Registry } from "./backends/index.ts";
 import type { Connections } from "./connections.ts";
 import { busy, conflict, invalid, messageOf, notFound } from "./errors.ts";
 import { KeyedLock } from "./lock.ts";
 import { bindMount, unmountPath } from "./mountops.ts";
 import { type StateStore, totalMounts, type VolumeRecord } from "./state.ts";
-import { Resolver, sourceIn } from "./volumes.ts";
+import { parseCreate, Resolver, sourceIn } from "./volumes.ts";
 
 export interface DriverSettings {
   readonly root: string;
@@ -76,26 +75,7 @@ export class Driver {
   }
 
   async create(name: string, opts: Options): Promise<void> {
-    if (!isValidName(name)) {
-      throw invalid(
-        `invalid volume name "${name}": use 1-255 letters, digits, _ . - starting with a letter or digit`,
-      );
-    }
-    const { backend: backendName, ...rest } = opts;
-    const known = [...this.backends.keys()].join(", ");
-    if (backendName === undefined) throw invalid(`no backend given: pass -o backend=<${known}>`);
-    const backend = this.backends.get(backendName);
-    if (!backend) throw invalid(`unknown backend "${backendName}": use one of ${known}`);
-    const spec = backend.parse(rest);
-    const options: Record<string, string> = {};
-    const secrets: Record<string, string> = {};
-    for (const [k, v] of Object.entries(rest)) (backend.secretOptions.includes(k) ? secrets : options)[k] = v;
-    if (Object.keys(secrets).length > 0 && !this.settings.allowInlineSecrets) {
-      throw invalid(
-        `inline secrets (${Object.keys(secrets).join(", ")}) are disabled because dockerd stores -o values in plaintext: put them in a credentials profile and pass -o credentials=<profile>`,
-      );
-    }
-    options.backend = backendName;
+    const { backend, spec, options, secrets } = parseCreate(this.backends, name, opts, this.settings);
     await this.lock.run(name, async () => {
       const existing = this.state.volumes.get(name);
       if (existing) {
@@ -110,7 +90,7 @@ export class Driver {
       const createdAt = new Date().toISOString();
       this.state.volumes.set(name, {
         name,
-        backend: backendName,
+        backend: backend.name,
         options,
         secrets,
         createdAt,

@@ -1,6 +1,6 @@
 /** Resolving a stored volume to its backend, typed spec and connection key, cached per record. */
 import { join, resolve } from "node:path";
-import { type Backend, parseBool } from "./backends/backend.ts";
+import { type Backend, isValidName, parseBool } from "./backends/backend.ts";
 import type { Registry } from "./backends/index.ts";
 import { invalid, messageOf } from "./errors.ts";
 import type { VolumeRecord } from "./state.ts";
@@ -55,4 +55,41 @@ export function sourceIn(connDir: string, subdir: string): string {
     throw invalid(`volume directory "${subdir}" escapes its connection`);
   }
   return subdir === "" ? connDir : join(connDir, subdir);
+}
+
+export interface CreateRequest {
+  readonly backend: Backend;
+  readonly spec: unknown;
+  /** The options to keep in state: everything but inline secrets, with `backend`. */
+  readonly options: Record<string, string>;
+  readonly secrets: Record<string, string>;
+}
+
+/** Validate a Create before anything is touched: the name, the backend, its options, inline secrets. */
+export function parseCreate(
+  backends: Registry,
+  name: string,
+  opts: Readonly<Record<string, string>>,
+  settings: { readonly allowInlineSecrets: boolean },
+): CreateRequest {
+  if (!isValidName(name)) {
+    throw invalid(
+      `invalid volume name "${name}": use 1-255 letters, digits, _ . - starting with a letter or digit`,
+    );
+  }
+  const { backend: backendName, ...rest } = opts;
+  const known = [...backends.keys()].join(", ");
+  if (backendName === undefined) throw invalid(`no backend given: pass -o backend=<${known}>`);
+  const backend = backends.get(backendName);
+  if (!backend) throw invalid(`unknown backend "${backendName}": use one of ${known}`);
+  const spec = backend.parse(rest);
+  const options: Record<string, string> = { backend: backendName };
+  const secrets: Record<string, string> = {};
+  for (const [k, v] of Object.entries(rest)) (backend.secretOptions.includes(k) ? secrets : options)[k] = v;
+  if (Object.keys(secrets).length > 0 && !settings.allowInlineSecrets) {
+    throw invalid(
+      `inline secrets (${Object.keys(secrets).join(", ")}) are disabled because dockerd stores -o values in plaintext: put them in a credentials profile and pass -o credentials=<profile>`,
+    );
+  }
+  return { backend, spec, options, secrets };
 }
