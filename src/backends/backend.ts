@@ -1,8 +1,8 @@
 /**
  * The backend interface and the option helpers every backend shares.
- * A backend is one file: parse (allow-list, typed values, aliases) and
- * connectionKey are pure; preflight checks the remote side at create; mount
- * puts one connection at a target directory through the injected runner.
+ * A backend is one Backend object (NAME.ts; its parts beside it, NAME-args.ts and so on):
+ * parse (allow-list, typed values, aliases) and connectionKey are pure; preflight checks the
+ * remote side at create; mount puts one connection at a target directory through the injected runner.
  */
 import type { CommandRunner } from "../command.ts";
 import { invalid } from "../errors.ts";

@@ -17,6 +17,7 @@ import type { Helper } from "../command.ts";
 import { openProfile, readSecret } from "../credentials.ts";
 import { backendError, invalid, messageOf, redact, timeout, VolgateError } from "../errors.ts";
 import { unmountPath } from "../mountops.ts";
+import { sleep, within } from "../time.ts";
 import type { Backend, BackendContext, Deadline } from "./backend.ts";
 import type { S3Access } from "./s3-preflight.ts";
 import {
@@ -117,21 +118,6 @@ function withHint(err: unknown, access: S3Access): unknown {
   return hint ? new VolgateError(err.kind, `${m}: ${hint}`, { cause: err }) : err;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Resolve with `work`, or throw `onTimeout()` once `ms` have passed (the work keeps running). */
-async function within<T>(ms: number, work: Promise<T>, onTimeout: () => Error): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const guard = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(onTimeout()), Math.max(1, ms));
-  });
-  try {
-    return await Promise.race([work, guard]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /**
  * Proof that s3fs talks to S3, not just that FUSE answers: s3fs mounts before it has
  * checked the bucket, answers lookups locally while failing, and exits 0 tens of ms later.
@@ -198,11 +184,12 @@ export async function startS3fs(
           : `${what} failed: directory ${spec.prefix} is not visible through s3fs (${why}): check that it still exists in the bucket`,
       );
     });
-    await within(left, check, () =>
-      timeout(
+    // When late, the check keeps running: a lookup through a hung s3fs cannot be cancelled.
+    if ((await within(check, Math.max(1, left))) === "late") {
+      throw timeout(
         `${what} did not answer within ${seconds}s: check that ${spec.endpoint} is reachable, or raise VOLGATE_MOUNT_TIMEOUT`,
-      ),
-    );
+      );
+    }
     if (exitCode !== undefined || (await ctx.mounts.probe(target)) !== "live") {
       throw backendError(`${what} failed: ${helper.output() || "s3fs exited right after mounting"}`);
     }

@@ -3,7 +3,6 @@
  * strict host/user/path values), the connection key and the description. The argv
  * is built in sshfs-argv.ts. Nothing here touches the machine.
  */
-import { isIPv6 } from "node:net";
 import { invalid } from "../errors.ts";
 import {
   COMMON_OPTIONS,
@@ -17,7 +16,7 @@ import {
 } from "./backend.ts";
 import { parseHostKeys } from "./known-hosts.ts";
 import { checkRefused, SSHFS_REFUSED } from "./refused.ts";
-import { hostForUrl, isHostName } from "./values.ts";
+import { hostForUrl, parseHost } from "./values.ts";
 
 interface SshfsTuning {
   readonly reconnect: boolean;
@@ -66,16 +65,6 @@ export const SSHFS_OPTIONS: readonly string[] = [
 ];
 
 const USER_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
-
-/** A host value: hostname, IPv4, IPv6 bare or in brackets. Returns it without brackets. */
-function parseHost(value: string, option = "host"): string {
-  const bare = value.startsWith("[") && value.endsWith("]") ? value.slice(1, -1) : value;
-  if (isIPv6(bare) && /^[0-9A-Fa-f:.]+$/.test(bare)) return bare;
-  if (bare === value && isHostName(bare)) return bare;
-  throw invalid(
-    `${option}="${value}" is not a host name, IPv4 address or [IPv6] address: use letters, digits, - _ . only (no leading -)`,
-  );
-}
 
 function parseUser(value: string, option = "user"): string {
   if (!USER_RE.test(value)) {
@@ -127,7 +116,7 @@ export function parseSshfs(opts: Options): SshfsSpec {
     if (need.length > 0) {
       throw invalid(`backend sshfs needs option ${need.join(" and ")} (or sshcmd=user@host:path)`);
     }
-    host = parseHost(opts.host ?? "");
+    host = parseHost(opts.host ?? "", "host");
     user = parseUser(opts.user ?? "");
     path = parsePath(opts.path ?? "");
   }

@@ -5,14 +5,14 @@
  * is never read. dockerd treats 127.0.0.0/8 registries as insecure-allowed, so plain HTTP works
  * for `docker plugin push` / `docker plugin install 127.0.0.1:PORT/name:tag`.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, open, readFile, rm, writeFile } from "node:fs/promises";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { freePort, killOnExit, stopChild } from "./peer.ts";
 import { which } from "./prereq.ts";
-import { freePort } from "./sshd.ts";
 
 export interface TestRegistry {
   /** `127.0.0.1:PORT`, the prefix of plugin and image references. */
@@ -43,9 +43,6 @@ function apiAnswers(port: number): Promise<boolean> {
     req.end();
   });
 }
-
-const running = new Set<ChildProcess>();
-let exitHook = false;
 
 export async function startRegistry(options: { readyTimeoutMs?: number } = {}): Promise<TestRegistry> {
   const binary = registryBinary();
@@ -80,14 +77,7 @@ export async function startRegistry(options: { readyTimeoutMs?: number } = {}): 
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
   });
   await log.close();
-  running.add(child);
-  child.once("exit", () => running.delete(child));
-  if (!exitHook) {
-    exitHook = true;
-    process.once("exit", () => {
-      for (const c of running) c.kill("SIGKILL");
-    });
-  }
+  killOnExit(child);
   const readLog = () => readFile(logFile, "utf8").catch(() => "");
   const until = Date.now() + (options.readyTimeoutMs ?? 15_000);
   while (!(await apiAnswers(port))) {
@@ -106,12 +96,7 @@ export async function startRegistry(options: { readyTimeoutMs?: number } = {}): 
     logFile,
     log: readLog,
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise((r) => child.once("exit", r));
-        child.kill("SIGTERM");
-        await Promise.race([exited, sleep(5000)]);
-        if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-      }
+      await stopChild(child, 5000);
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -1,51 +1,28 @@
 /**
  * The nfs backend without a server: option parsing, the `local`/netshare aliases, the nfs_opts
- * allow-list and injection attempts, the connection key and mount argv; preflight and mount through
- * a fake runner and mount table (the "export" is a local directory the fake mount fills), with a
- * real TCP listener on 127.0.0.1 standing in for the server's NFS port.
+ * allow-list and injection attempts, the connection key and mount argv; preflight and mount on the
+ * fake host (the "export" is a local directory its mount fills), with a real TCP listener on
+ * 127.0.0.1 standing in for the server's NFS port.
  */
-import { lstat, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from "node:fs/promises";
-import { createServer, type Server } from "node:net";
-import { tmpdir } from "node:os";
+import { lstat, mkdir, readdir, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { BackendContext, Options } from "../../src/backends/backend.ts";
-import {
-  describeNfs,
-  type NfsSpec,
-  nfsBackend,
-  nfsConnectionKey,
-  nfsMountArgs,
-  nfsPorts,
-} from "../../src/backends/nfs.ts";
-import type { CommandRunner, RunOptions, RunResult } from "../../src/command.ts";
-import { VolgateError } from "../../src/errors.ts";
-import { createLogger } from "../../src/logger.ts";
-import type { MountEntry, MountTable } from "../../src/mountinfo.ts";
+import { nfsBackend } from "../../src/backends/nfs.ts";
+import { describeNfs, type NfsSpec, nfsConnectionKey } from "../../src/backends/nfs-args.ts";
+import { nfsMountArgs, nfsPorts } from "../../src/backends/nfs-argv.ts";
+import type { CommandRunner } from "../../src/command.ts";
+import type { VolgateError } from "../../src/errors.ts";
+import { type FakeEndpoint, fakeTcpPort } from "../fakes/endpoints.ts";
+import { FakeHost } from "../fakes/host.ts";
+import { failure, refusal } from "../support/expect-error.ts";
+import { fakeMachine, type Machine } from "../support/machine.ts";
+import { freePort } from "../support/peer.ts";
 
 const parse = (o: Options) => nfsBackend.parse(o);
 const base: Options = { server: "nas.example.com", export: "/exports/app" };
-
-function parseError(o: Options): VolgateError {
-  try {
-    parse(o);
-  } catch (err) {
-    expect(err).toBeInstanceOf(VolgateError);
-    expect((err as VolgateError).kind).toBe("invalid");
-    return err as VolgateError;
-  }
-  throw new Error(`parse accepted ${JSON.stringify(o)}`);
-}
-
-async function failure(p: Promise<unknown>): Promise<VolgateError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(VolgateError);
-  return err as VolgateError;
-}
+const parseError = (o: Options) => refusal(() => parse(o), `parse(${JSON.stringify(o)})`);
 
 describe("parse", () => {
   it("types a minimal volume with the documented defaults (NFSv4, export root)", () => {
@@ -350,56 +327,38 @@ describe("connection key, description, argv", () => {
   });
 });
 
-/** A fake `mount`/`umount`: the "export" is the target directory, filled by `exportContent`. */
-class FakeNfs implements CommandRunner {
-  readonly calls: { file: string; args: readonly string[] }[] = [];
-  readonly table: MountEntry[] = [];
-  /** What the export holds, laid out in the target when mounted. */
+/**
+ * The fake host's `mount -t nfs` with an export the test lays out: `exportContent` fills the target
+ * when it mounts; at unmount what it holds is recorded and goes away with the mount. `lie`: mount
+ * says it worked without mounting.
+ */
+class FakeExport {
+  readonly host = new FakeHost();
   exportContent: (root: string) => Promise<void> = async () => {};
-  /** How mount behaves: ok, fail with stderr, hang until the deadline, or say ok without mounting. */
-  mode: { kind: "ok" } | { kind: "fail"; stderr: string } | { kind: "hang" } | { kind: "lie" } = {
-    kind: "ok",
-  };
-  /** What was on the export when it was unmounted (the fake wipes it then). */
+  lie = false;
+  /** What was on the export when it was unmounted. */
   seenAtUnmount: string[] = [];
 
-  readonly mounts: MountTable = {
-    entries: async () => [...this.table],
-    probe: async (path) => (this.table.some((e) => e.mountPoint === path) ? "live" : "absent"),
-  };
-
-  async run(file: string, args: readonly string[], options: RunOptions): Promise<RunResult> {
-    this.calls.push({ file, args });
-    const target = args.at(-1) ?? "";
-    if (file === "umount") {
-      const at = this.table.findIndex((e) => e.mountPoint === target);
-      if (at >= 0) this.table.splice(at, 1);
-      this.seenAtUnmount = await listTree(target);
-      for (const name of await readdir(target))
-        await rm(join(target, name), { recursive: true, force: true });
-      return { code: 0, stdout: "", stderr: "" };
-    }
-    const mode = this.mode;
-    if (mode.kind === "fail") return { code: 32, stdout: "", stderr: mode.stderr };
-    if (mode.kind === "hang") {
-      return new Promise((_, reject) => {
-        const fail = (msg: string) => reject(new VolgateError("timeout", msg));
-        const timer = setTimeout(() => fail("mount did not finish and was killed"), options.timeoutMs);
-        options.signal?.addEventListener("abort", () => {
-          clearTimeout(timer);
-          fail("mount was cancelled");
-        });
-      });
-    }
-    if (mode.kind === "ok") {
-      await this.exportContent(target);
-      this.table.push({ mountPoint: target, fsType: "nfs4", source: args.at(-2) ?? "", options: "rw" });
-    }
-    return { code: 0, stdout: "", stderr: "" };
+  /** `inner` runs the commands (the fake host's runner, as the machine records it). */
+  runner(inner: CommandRunner): CommandRunner {
+    return {
+      run: async (file, args, options) => {
+        const target = args.at(-1) ?? "";
+        if (file === "umount") await this.unmounting(target);
+        if (file === "mount" && this.lie) return { code: 0, stdout: "", stderr: "" };
+        const result = await inner.run(file, args, options);
+        if (file === "mount" && result.code === 0) await this.exportContent(target);
+        return result;
+      },
+      start() {
+        throw new Error("nfs never starts a long-running helper");
+      },
+    };
   }
 
-  start(): never {
-    throw new Error("nfs never starts a long-running helper");
+  private async unmounting(target: string): Promise<void> {
+    this.seenAtUnmount = await listTree(target);
+    for (const name of await readdir(target)) await rm(join(target, name), { recursive: true, force: true });
   }
 }
 
@@ -414,45 +373,36 @@ async function listTree(dir: string, prefix = ""): Promise<string[]> {
 }
 
 describe("preflight and mount with a fake mount", () => {
-  let server: Server;
+  let nfsd: FakeEndpoint;
   let port = 0;
   let closedPort = 0;
   let work: string;
-  let fake: FakeNfs;
+  let fake: FakeExport;
+  let machine: Machine;
   let ctx: BackendContext;
   const spec = (o: Options = {}) =>
     parse({ server: "127.0.0.1", export: "/exports/data", nfs_opts: `port=${port}`, ...o });
   const deadline = { timeoutMs: 3000 };
 
   beforeAll(async () => {
-    server = createServer((s) => s.destroy());
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    port = (server.address() as { port: number }).port;
-    const closed = createServer();
-    await new Promise<void>((r) => closed.listen(0, "127.0.0.1", r));
-    closedPort = (closed.address() as { port: number }).port;
-    await new Promise((r) => closed.close(r));
+    nfsd = await fakeTcpPort();
+    port = nfsd.port;
+    closedPort = await freePort();
   });
 
-  afterAll(async () => {
-    await new Promise((r) => server.close(r));
-  });
+  afterAll(() => nfsd.close());
 
   beforeEach(async () => {
-    work = await mkdtemp(join(tmpdir(), "volgate-nfs-unit-"));
-    fake = new FakeNfs();
-    ctx = {
-      runner: fake,
-      mounts: fake.mounts,
-      log: createLogger("silent", "json"),
-      secretsDir: join(work, "secrets"),
-      workDir: work,
-      verifyHostKeys: true,
-    };
-    return () => rm(work, { recursive: true, force: true });
+    fake = new FakeExport();
+    machine = await fakeMachine(fake.host);
+    ctx = { ...machine.harness.ctx, runner: fake.runner(machine.harness.ctx.runner) };
+    work = ctx.workDir;
+    return () => machine.close();
   });
 
-  const mountCalls = () => fake.calls.filter((c) => c.file === "mount");
+  const mountCalls = () => fake.host.callsOf("mount");
+  /** Every mount on the fake host. */
+  const mounted = () => [...fake.host.table.values()];
 
   it("returns the volume's directory, mounts once with the built argv and leaves nothing behind", async () => {
     fake.exportContent = (root) => mkdir(join(root, "team/a"), { recursive: true }).then(() => {});
@@ -461,8 +411,8 @@ describe("preflight and mount with a fake mount", () => {
     const [call] = mountCalls();
     expect(call?.args.slice(0, -1)).toEqual(nfsMountArgs(s, "/x").slice(0, -1));
     expect(call?.args.at(-1)).toMatch(new RegExp(`^${work}/nfs-check-`));
-    expect(fake.calls.map((c) => c.file)).toEqual(["mount", "umount"]);
-    expect(fake.table).toEqual([]);
+    expect(fake.host.calls.map((c) => c.file)).toEqual(["mount", "umount"]);
+    expect(mounted()).toEqual([]);
     expect(await readdir(work)).toEqual([]);
   });
 
@@ -472,7 +422,7 @@ describe("preflight and mount with a fake mount", () => {
     expect(err.message).toBe(
       'directory "team/a" does not exist in export /exports/data on 127.0.0.1: create it, or pass -o create=true',
     );
-    expect(fake.table).toEqual([]);
+    expect(mounted()).toEqual([]);
     expect(await nfsBackend.preflight(spec({ path: "team/a", create: "true" }), ctx, deadline)).toBe(
       "team/a",
     );
@@ -497,21 +447,21 @@ describe("preflight and mount with a fake mount", () => {
     await expect(lstat("/etc/x")).rejects.toThrow();
     const file = await failure(nfsBackend.preflight(spec({ path: "file" }), ctx, deadline));
     expect(file.message).toMatch(/"file" in export \/exports\/data on 127.0.0.1 is not a directory/);
-    expect(fake.table).toEqual([]);
+    expect(mounted()).toEqual([]);
   });
 
   it("explains a missing export from mount.nfs's words", async () => {
-    fake.mode = {
-      kind: "fail",
-      stderr:
-        "mount.nfs: mounting 127.0.0.1:/exports/nope failed, reason given by server: No such file or directory\n",
-    };
+    fake.host.faults.set("127.0.0.1:/exports/nope", {
+      code: 32,
+      said: "mounting 127.0.0.1:/exports/nope failed, reason given by server: No such file or directory",
+    });
     const err = await failure(nfsBackend.preflight(spec({ export: "/exports/nope" }), ctx, deadline));
     expect(err.kind).toBe("backend");
     expect(err.message).toMatch(
       /^export \/exports\/nope does not exist on 127.0.0.1 or is not exported to this host/,
     );
-    fake.mode = { kind: "fail", stderr: "mount.nfs: access denied by server while mounting 127.0.0.1:/x\n" };
+    // The fake's mount.nfs: "access denied by server while mounting 127.0.0.1:/exports/data".
+    fake.host.faults.set("127.0.0.1:/exports/data", "fail");
     expect((await failure(nfsBackend.mount(spec(), work, ctx, deadline))).message).toMatch(/does not exist/);
     expect(await readdir(work)).toEqual([]);
   });
@@ -523,18 +473,18 @@ describe("preflight and mount with a fake mount", () => {
     expect(err.message).toBe(
       `cannot reach NFS server 127.0.0.1:${closedPort}: connect ECONNREFUSED 127.0.0.1:${closedPort}`,
     );
-    expect(fake.calls).toEqual([]);
+    expect(fake.host.calls).toEqual([]);
   });
 
   it("names an unresolvable server", async () => {
     const s = parse({ server: "no-such-host.invalid", export: "/e" });
     const err = await failure(nfsBackend.mount(s, work, ctx, { timeoutMs: 2000 }));
     expect(err.message).toMatch(/^cannot resolve NFS server name no-such-host.invalid: /);
-    expect(fake.calls).toEqual([]);
+    expect(fake.host.calls).toEqual([]);
   });
 
   it("a mount that hangs fails at the deadline, and one Docker aborts is cancelled", async () => {
-    fake.mode = { kind: "hang" };
+    fake.host.faults.set("127.0.0.1:/exports/data", "hang");
     const started = Date.now();
     const err = await failure(nfsBackend.mount(spec(), work, ctx, { timeoutMs: 500 }));
     expect(Date.now() - started).toBeLessThan(2000);
@@ -546,11 +496,11 @@ describe("preflight and mount with a fake mount", () => {
       nfsBackend.mount(spec(), work, ctx, { timeoutMs: 5000, signal: abort.signal }),
     );
     expect(cancelled.message).toMatch(/was cancelled/);
-    expect(fake.table).toEqual([]);
+    expect(mounted()).toEqual([]);
   });
 
   it("does not trust mount's exit code: the mount must show up in the mount table", async () => {
-    fake.mode = { kind: "lie" };
+    fake.lie = true;
     const err = await failure(nfsBackend.mount(spec(), work, ctx, { timeoutMs: 300 }));
     expect(err.kind).toBe("timeout");
     expect(err.message).toMatch(/NFS mount of 127.0.0.1:\/exports\/data did not complete/);
@@ -561,6 +511,6 @@ describe("preflight and mount with a fake mount", () => {
     await mkdir(target);
     await nfsBackend.mount(spec(), target, ctx, deadline);
     expect(mountCalls().map((c) => c.args)).toEqual([nfsMountArgs(spec(), target)]);
-    expect(await fake.mounts.probe(target)).toBe("live");
+    expect(await fake.host.mounts.probe(target)).toBe("live");
   });
 });
