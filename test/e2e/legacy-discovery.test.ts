@@ -11,13 +11,14 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type Dockerd,
+  optionArgs,
   PLUGIN_SOCKET_DIR,
   removeDirSafely,
   startDockerd,
   uniquePluginName,
 } from "../support/dockerd.ts";
 import { tierCanRun } from "../support/prereq.ts";
-import { freePort, startSshd, type TestSshd, writeProfile } from "../support/sshd.ts";
+import { freePort, sshfsOptions, startSshd, type TestSshd, writeProfile } from "../support/sshd.ts";
 import { makePki } from "../support/tls.ts";
 import { DIST_MAIN, startVolgate, type Volgate } from "../support/volgate.ts";
 
@@ -55,20 +56,12 @@ describe.skipIf(!canRun)("legacy discovery with a real dockerd", () => {
       password: sshd.password,
       known_hosts: `${sshd.knownHostsLine}\n`,
     });
-    const opts = {
-      backend: "sshfs",
-      host: "127.0.0.1",
-      port: String(sshd.port),
-      user: sshd.user,
-      path: remote,
-      credentials: "pw",
-    };
     const create = await dockerd.docker([
       "volume",
       "create",
       "-d",
       plugin,
-      ...Object.entries(opts).flatMap(([k, v]) => ["-o", `${k}=${v}`]),
+      ...optionArgs(sshfsOptions(sshd, remote, "pw")),
       `${plugin}-v`,
     ]);
     expect(create.code, create.stderr).toBe(0);

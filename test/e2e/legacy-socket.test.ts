@@ -17,6 +17,7 @@ import {
   type DockerResult,
   dockerClient,
   mountsUnder,
+  optionArgs,
   pluginSocketPath,
   removeDirSafely,
   run,
@@ -25,7 +26,7 @@ import {
   uniquePluginName,
 } from "../support/dockerd.ts";
 import { tierCanRun, which } from "../support/prereq.ts";
-import { startSshd, type TestSshd, writeProfile } from "../support/sshd.ts";
+import { sshfsOptions, startSshd, type TestSshd, writeProfile } from "../support/sshd.ts";
 import { pidsMentioning, startVolgate, type Volgate } from "../support/volgate.ts";
 
 const missing: string[] = [];
@@ -87,16 +88,7 @@ describe.skipIf(!canRun)("legacy socket plugin with a real dockerd", () => {
     return r;
   };
   const sshfsOpts = (extra: Record<string, string>) => {
-    const opts: Record<string, string> = {
-      backend: "sshfs",
-      host: "127.0.0.1",
-      port: String(sshd.port),
-      user: sshd.user,
-      path: remote,
-      credentials: "pw",
-      ...extra,
-    };
-    return Object.entries(opts).flatMap(([k, v]) => ["-o", `${k}=${v}`]);
+    return optionArgs({ ...sshfsOptions(sshd, remote, "pw"), ...extra });
   };
   const createVolume = (name: string, extra: Record<string, string> = {}) =>
     docker(["volume", "create", "-d", plugin, ...sshfsOpts(extra), "--", name]);

@@ -19,6 +19,7 @@ import {
   type Dockerd,
   type DockerResult,
   dockerClient,
+  optionArgs,
   removeDirSafely,
   run,
   startDockerd,
@@ -26,7 +27,7 @@ import {
 } from "../support/dockerd.ts";
 import { tierCanRun, which } from "../support/prereq.ts";
 import { registryBinary, startRegistry, type TestRegistry } from "../support/registry.ts";
-import { startSshd, type TestSshd, writeProfile } from "../support/sshd.ts";
+import { sshfsOptions, startSshd, type TestSshd, writeProfile } from "../support/sshd.ts";
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const BUILD_SCRIPT = join(REPO, "rootfs-build", "build.sh");
@@ -232,15 +233,7 @@ describe.skipIf(!canRun)("managed plugin: build, registry, install, upgrade", ()
   });
 
   it("serves an sshfs volume that two containers share", async () => {
-    const opts = {
-      backend: "sshfs",
-      host: "127.0.0.1",
-      port: String(sshd.port),
-      user: sshd.user,
-      path: remote,
-      credentials: "key",
-    };
-    const args = Object.entries(opts).flatMap(([k, v]) => ["-o", `${k}=${v}`]);
+    const args = optionArgs(sshfsOptions(sshd, remote, "key"));
     const created = timed(
       "volume create",
       await docker(["volume", "create", "-d", ref, ...args, "--", "v1"]),

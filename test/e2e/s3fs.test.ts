@@ -6,7 +6,13 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Dockerd, pluginSocketPath, startDockerd, uniquePluginName } from "../support/dockerd.ts";
+import {
+  type Dockerd,
+  optionArgs,
+  pluginSocketPath,
+  startDockerd,
+  uniquePluginName,
+} from "../support/dockerd.ts";
 import { tierCanRun } from "../support/prereq.ts";
 import { startS3, type TestS3, writeS3Profile } from "../support/s3.ts";
 import { startVolgate, type Volgate } from "../support/volgate.ts";
@@ -26,9 +32,7 @@ describe.skipIf(!canRun)("s3fs volumes through a real dockerd", () => {
       "create",
       "-d",
       plugin,
-      ...Object.entries({ backend: "s3fs", endpoint: s3.endpoint, credentials: "s3", ...opts }).flatMap(
-        ([k, v]) => ["-o", `${k}=${v}`],
-      ),
+      ...optionArgs({ backend: "s3fs", endpoint: s3.endpoint, credentials: "s3", ...opts }),
       name,
     ]);
   const run = (volume: string, script: string) =>

@@ -7,6 +7,7 @@ import { buildApp } from "../../src/app.ts";
 import type { BackendContext } from "../../src/backends/backend.ts";
 import { Connections } from "../../src/connections.ts";
 import { Driver } from "../../src/driver.ts";
+import { type ReconcileReport, reconcile } from "../../src/reconcile.ts";
 import { StateStore } from "../../src/state.ts";
 import { fakeBackend } from "./backend.ts";
 import { FakeHost } from "./host.ts";
@@ -72,4 +73,10 @@ export async function makeWorld(options: WorldOptions = {}): Promise<World> {
       if (!options.dir) await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Run the after-start reconcile on a world, as main.ts does. */
+export function reconcileWorld(w: World, checkDirs: readonly string[] = []): Promise<ReconcileReport> {
+  const deps = { driver: w.driver, state: w.state, connections: w.connections, ctx: w.ctx, root: w.root };
+  return reconcile({ ...deps, mountTimeoutMs: 2000 }, checkDirs);
 }

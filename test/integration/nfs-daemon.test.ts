@@ -414,7 +414,8 @@ describe.runIf(canRun)("volgate daemon over its socket, nfs in a UML guest", () 
     await writeFile(join(dir, "guest.mjs"), GUEST_SCRIPT);
     guest = await runInGuest({
       script: `exec node ${join(dir, "guest.mjs")} ${dist}\n`,
-      shares: [dir],
+      // The guest's /tmp is its own: a checkout under it (CI's clone may be) must be shared for node_modules.
+      shares: REPO.startsWith(`${tmpdir()}/`) ? [dir, REPO] : [dir],
       timeoutMs: 240_000,
     });
     for (const line of guest.output.split("\n")) {

@@ -362,3 +362,8 @@ export async function startDockerd(
     logTail: (lines = 40) => tail(logFile, lines),
   };
 }
+
+/** `{a: "1"}` as the docker CLI's `-o a=1`. */
+export function optionArgs(opts: Readonly<Record<string, string>>): string[] {
+  return Object.entries(opts).flatMap(([k, v]) => ["-o", `${k}=${v}`]);
+}

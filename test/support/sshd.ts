@@ -178,3 +178,8 @@ export function strangerKeyLine(): string {
   raw.copy(blob, 8 + type.length);
   return `ssh-ed25519 ${blob.toString("base64")}`;
 }
+
+/** The -o options of an sshfs volume on this test sshd. */
+export function sshfsOptions(sshd: TestSshd, path: string, credentials: string): Record<string, string> {
+  return { backend: "sshfs", host: "127.0.0.1", port: String(sshd.port), user: sshd.user, path, credentials };
+}

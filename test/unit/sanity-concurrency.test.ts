@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
-import { reconcile } from "../../src/reconcile.ts";
 import { FakeHost } from "../fakes/host.ts";
+import { reconcileWorld } from "../fakes/world.ts";
 import { create, type Served, serve } from "../support/served.ts";
 
 let s: Served | undefined;
@@ -93,15 +93,7 @@ describe("concurrency", () => {
                 if (o.crash) for (const p of host.table.keys()) host.stale.add(p);
                 await served.close();
                 served = await serve({ dir, host });
-                const x = served;
-                await reconcile({
-                  driver: x.driver,
-                  state: x.state,
-                  connections: x.connections,
-                  ctx: x.ctx,
-                  root: x.root,
-                  mountTimeoutMs: 2000,
-                });
+                await reconcileWorld(served);
               } else if (o.kind === "create") {
                 const share = o.share ? "data" : "other";
                 await served.call(

@@ -3,8 +3,9 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promis
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { findCheckDirs, reconcile } from "../../src/reconcile.ts";
+import { findCheckDirs } from "../../src/reconcile.ts";
 import { FakeHost } from "../fakes/host.ts";
+import { reconcileWorld } from "../fakes/world.ts";
 import { create, type Served, serve } from "../support/served.ts";
 
 let dir: string;
@@ -29,16 +30,6 @@ async function restart(): Promise<Served> {
   return s;
 }
 
-const run = (x: Served) =>
-  reconcile({
-    driver: x.driver,
-    state: x.state,
-    connections: x.connections,
-    ctx: x.ctx,
-    root: x.root,
-    mountTimeoutMs: 2000,
-  });
-
 describe("restart", () => {
   it("Get and List are identical (same CreatedAt) before any remount", async () => {
     await s.call("/VolumeDriver.Create", create("a"));
@@ -55,7 +46,7 @@ describe("restart", () => {
     await s.call("/VolumeDriver.Mount", { Name: "a", ID: "old" });
     const fakefsCalls = host.callsOf("fakefs").length;
     await restart();
-    expect(await run(s)).toEqual({ adopted: 1, remounted: 0, failed: 0, cleaned: 0 });
+    expect(await reconcileWorld(s)).toEqual({ adopted: 1, remounted: 0, failed: 0, cleaned: 0 });
     expect(host.callsOf("fakefs")).toHaveLength(fakefsCalls); // nothing mounted twice
     expect((await s.call("/VolumeDriver.Unmount", { Name: "a", ID: "old" })).status).toBe(200);
     expect(host.table.size).toBe(0);
@@ -67,7 +58,7 @@ describe("restart", () => {
     await s.call("/VolumeDriver.Mount", { Name: "a", ID: "c1" });
     for (const path of host.table.keys()) host.stale.add(path); // the helper died with volgate
     await restart();
-    expect(await run(s)).toMatchObject({ remounted: 1, failed: 0 });
+    expect(await reconcileWorld(s)).toMatchObject({ remounted: 1, failed: 0 });
     expect([...host.table.keys()].every((p) => !host.stale.has(p))).toBe(true);
     expect(await s.ctx.mounts.probe(s.driver.mountpoint("a"))).toBe("live");
     await s.checkInvariants();
@@ -81,7 +72,7 @@ describe("restart", () => {
     host.table.clear();
     host.faults.set("srv", "fail");
     await restart();
-    expect(await run(s)).toMatchObject({ remounted: 0, failed: 1 });
+    expect(await reconcileWorld(s)).toMatchObject({ remounted: 0, failed: 1 });
     const status = (await s.call("/VolumeDriver.Get", { Name: "a" })).json.Volume.Status;
     expect(status).toMatchObject({
       mounted: true,
@@ -100,7 +91,7 @@ describe("restart", () => {
     await mkdir(orphan, { recursive: true });
     host.table.set(orphan, { mountPoint: orphan, fsType: "fuse.fakefs", source: "srv", options: "" });
     await restart();
-    expect(await run(s)).toMatchObject({ cleaned: 1 });
+    expect(await reconcileWorld(s)).toMatchObject({ cleaned: 1 });
     expect(host.table.has(orphan)).toBe(false);
     expect(await readdir(join(s.root, "conns"))).toEqual([]);
   });
@@ -112,18 +103,7 @@ describe("restart", () => {
     await restart();
     const checkDirs = await findCheckDirs(s.ctx.workDir);
     expect(checkDirs).toEqual([left]);
-    const x = s;
-    const report = await reconcile(
-      {
-        driver: x.driver,
-        state: x.state,
-        connections: x.connections,
-        ctx: x.ctx,
-        root: x.root,
-        mountTimeoutMs: 2000,
-      },
-      checkDirs,
-    );
+    const report = await reconcileWorld(s, checkDirs);
     expect(report.cleaned).toBe(1);
     expect(host.table.has(left)).toBe(false);
     expect(await readdir(s.ctx.workDir).catch(() => [])).toEqual([]);
