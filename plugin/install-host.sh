@@ -33,5 +33,5 @@ if [ -d /run/systemd/system ]; then
   echo "volgate is running. Logs: journalctl -u volgate"
 else
   echo "==> no systemd here: running volgate in the foreground (Ctrl-C stops it)"
-  exec node --max-semi-space-size=1 /opt/volgate/dist/main.js
+  exec node --max-semi-space-size=1 --optimize-for-size /opt/volgate/dist/main.js
 fi
