@@ -10,6 +10,13 @@ import type { TlsFiles } from "./listen.ts";
 import type { Logger } from "./logger.ts";
 import { ACCEPT, type Body, ENDPOINTS, idOf, nameOf, optionsOf, parseBody } from "./protocol.ts";
 
+const QUERIES = new Set([
+  "/VolumeDriver.Capabilities",
+  "/VolumeDriver.Get",
+  "/VolumeDriver.List",
+  "/VolumeDriver.Path",
+]);
+
 /** Requests carry a name and a few options: anything bigger is not from dockerd. */
 const BODY_LIMIT = 256 * 1024;
 
@@ -117,8 +124,8 @@ export function buildApp(driver: Driver, log: Logger, https?: TlsFiles): Fastify
       const body = (request.body ?? {}) as Body;
       const result = await handle(body, abortSignalOf(reply));
       const volume = typeof body.Name === "string" ? body.Name : undefined;
-      const quiet =
-        url === "/VolumeDriver.Capabilities" || url === "/VolumeDriver.Get" || url === "/VolumeDriver.List";
+      // Queries (dockerd asks them constantly) log at debug; every change to a volume at info.
+      const quiet = QUERIES.has(url);
       log[quiet ? "debug" : "info"](
         {
           op: url.slice(url.indexOf(".") + 1),
