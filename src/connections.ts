@@ -3,10 +3,9 @@
  * refcounted by the volumes mounted through it. A connection is mounted with
  * its first volume and unmounted with its last.
  */
-import { createHash } from "node:crypto";
 import { mkdir, rmdir } from "node:fs/promises";
 import { join } from "node:path";
-import type { Backend, BackendContext, Deadline } from "./backends/backend.ts";
+import { type Backend, type BackendContext, connectionId, type Deadline } from "./backends/backend.ts";
 import { messageOf } from "./errors.ts";
 import { KeyedLock } from "./lock.ts";
 import { unmountPath } from "./mountops.ts";
@@ -29,12 +28,8 @@ export class Connections {
     private readonly ctx: BackendContext,
   ) {}
 
-  static idOf(key: string): string {
-    return createHash("sha256").update(key).digest("hex").slice(0, 16);
-  }
-
   dirOf(key: string): string {
-    return join(this.root, "conns", Connections.idOf(key));
+    return join(this.root, "conns", connectionId(key));
   }
 
   health(key: string): { health: Health; lastError?: string } {
@@ -86,12 +81,6 @@ export class Connections {
     const conn = this.connection(key);
     conn.users.add(volume);
     conn.health = "ok";
-  }
-
-  markStale(key: string, error: string): void {
-    const conn = this.connection(key);
-    conn.health = "stale";
-    conn.lastError = error;
   }
 
   /**

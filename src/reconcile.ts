@@ -72,21 +72,24 @@ async function recover(deps: ReconcileDeps, record: VolumeRecord, report: Reconc
   }
 }
 
-/** Connection mounts left by a crash that no volume in use needs. */
-async function cleanOrphans(deps: ReconcileDeps, report: ReconcileReport): Promise<void> {
-  const conns = join(deps.root, "conns");
-  const dirs = await readdir(conns).catch(() => [] as string[]);
-  for (const entry of dirs) {
-    const dir = join(conns, entry);
-    if (deps.connections.isKnown(dir)) continue;
+/** Unmount and remove directories a crash left mounted; one that resists is logged, not fatal. */
+async function takeDown(deps: ReconcileDeps, dirs: readonly string[], report: ReconcileReport) {
+  for (const dir of dirs) {
     try {
       await unmountPath(deps.ctx, dir);
       await rmdir(dir);
       report.cleaned++;
     } catch (err) {
-      deps.ctx.log.warn({ dir, err: messageOf(err) }, "cannot clean a leftover connection");
+      deps.ctx.log.warn({ dir, err: messageOf(err) }, "cannot clean a leftover mount");
     }
   }
+}
+
+/** Connection mounts left by a crash that no volume in use needs. */
+async function orphanConnections(deps: ReconcileDeps): Promise<string[]> {
+  const conns = join(deps.root, "conns");
+  const entries = await readdir(conns).catch(() => [] as string[]);
+  return entries.map((e) => join(conns, e)).filter((dir) => !deps.connections.isKnown(dir));
 }
 
 /**
@@ -98,18 +101,6 @@ export async function findCheckDirs(workDir: string): Promise<string[]> {
   return entries.filter((e) => e.includes("-check-")).map((e) => join(workDir, e));
 }
 
-async function cleanCheckMounts(deps: ReconcileDeps, dirs: readonly string[], report: ReconcileReport) {
-  for (const dir of dirs) {
-    try {
-      await unmountPath(deps.ctx, dir);
-      await rmdir(dir);
-      report.cleaned++;
-    } catch (err) {
-      deps.ctx.log.warn({ dir, err: messageOf(err) }, "cannot clean a leftover check mount");
-    }
-  }
-}
-
 export async function reconcile(
   deps: ReconcileDeps,
   checkDirs: readonly string[] = [],
@@ -117,7 +108,6 @@ export async function reconcile(
   const report = { adopted: 0, remounted: 0, failed: 0, cleaned: 0 };
   const records = [...deps.state.volumes.values()];
   await inPool(records, (r) => deps.driver.exclusive(r.name, () => recover(deps, r, report)));
-  await cleanOrphans(deps, report);
-  await cleanCheckMounts(deps, checkDirs, report);
+  await takeDown(deps, [...(await orphanConnections(deps)), ...checkDirs], report);
   return report;
 }

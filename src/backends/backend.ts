@@ -4,6 +4,7 @@
  * parse (allow-list, typed values, aliases) and connectionKey are pure; preflight checks the
  * remote side at create; mount puts one connection at a target directory through the injected runner.
  */
+import { createHash } from "node:crypto";
 import type { CommandRunner } from "../command.ts";
 import { invalid } from "../errors.ts";
 import type { Logger } from "../logger.ts";
@@ -132,4 +133,9 @@ export function fuseSessionOptions(c: CommonOptions): string[] {
 /** Session-shaping common options in a connection key; keys are compared as text, so this order is fixed. */
 export function commonSessionKey(c: CommonOptions) {
   return { uid: c.uid ?? null, gid: c.gid ?? null, umask: c.umask ?? null, allowOther: c.allowOther };
+}
+
+/** A connection's short id: names its directory under conns/ and a backend's files in the work dir. */
+export function connectionId(key: string): string {
+  return createHash("sha256").update(key).digest("hex").slice(0, 16);
 }

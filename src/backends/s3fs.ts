@@ -10,7 +10,6 @@
  * foreground under supervision, and the mount counts only once a real lookup through it
  * has reached S3.
  */
-import { createHash } from "node:crypto";
 import { readdir, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Helper } from "../command.ts";
@@ -18,7 +17,7 @@ import { openProfile, readSecret } from "../credentials.ts";
 import { backendError, invalid, messageOf, redact, timeout, VolgateError } from "../errors.ts";
 import { unmountPath } from "../mountops.ts";
 import { sleep, within } from "../time.ts";
-import type { Backend, BackendContext, Deadline } from "./backend.ts";
+import { type Backend, type BackendContext, connectionId, type Deadline } from "./backend.ts";
 import type { S3Access } from "./s3-preflight.ts";
 import {
   checkKeyText,
@@ -84,8 +83,7 @@ function warnIfPlain(spec: S3fsSpec, ctx: BackendContext): void {
 }
 
 /** Names this connection's files in the work dir; the same id Connections gives its directory. */
-const idOf = (spec: S3fsSpec) =>
-  createHash("sha256").update(s3fsConnectionKey(spec)).digest("hex").slice(0, 16);
+const idOf = (spec: S3fsSpec) => connectionId(s3fsConnectionKey(spec));
 
 /** What s3fs said, without timestamps, source locations and its chatty [INF] start-up lines. */
 export function s3fsSaid(log: string): string {

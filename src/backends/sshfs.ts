@@ -5,13 +5,12 @@
  * the password reaches sshfs only through stdin. Host keys are verified by default
  * against host_key, the profile's known_hosts, or <secretsDir>/known_hosts.
  */
-import { createHash } from "node:crypto";
 import { chmod, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { openProfile, profileFile, readSecret } from "../credentials.ts";
 import { invalid, redact, VolgateError } from "../errors.ts";
 import { unmountPath } from "../mountops.ts";
-import type { Backend, BackendContext } from "./backend.ts";
+import { type Backend, type BackendContext, connectionId } from "./backend.ts";
 import { type HostKeyMatch, knownHostsName, matchKnownHosts, NO_KNOWN_HOSTS } from "./known-hosts.ts";
 import {
   describeSshfs,
@@ -91,8 +90,7 @@ function noKnownKey(spec: SshfsSpec, source: string): VolgateError {
 }
 
 /** Names files of this connection in the work dir; the same id Connections gives its directory. */
-const idOf = (spec: SshfsSpec) =>
-  createHash("sha256").update(sshfsConnectionKey(spec)).digest("hex").slice(0, 16);
+const idOf = (spec: SshfsSpec) => connectionId(sshfsConnectionKey(spec));
 
 /** The known_hosts file ssh reads: the profile's (or the shared) file as is, or one written for host_key. */
 async function knownHostsFile(spec: SshfsSpec, login: Login, ctx: BackendContext): Promise<string> {
