@@ -19,6 +19,7 @@ import { createLogger } from "./logger.ts";
 import { systemMountTable } from "./mountinfo.ts";
 import { findCheckDirs, reconcile } from "./reconcile.ts";
 import { StateStore } from "./state.ts";
+import { within } from "./time.ts";
 
 /** dockerd waits 10 s after SIGTERM before SIGKILL: finish well inside that. */
 const SHUTDOWN_GRACE_MS = 8000;
@@ -88,7 +89,7 @@ async function main(): Promise<void> {
     log.info({ signal }, "stopping");
     const force = setTimeout(() => process.exit(1), SHUTDOWN_GRACE_MS);
     force.unref();
-    await Promise.race([reconciling, new Promise((r) => setTimeout(r, 1000))]);
+    await within(reconciling, 1000);
     // Requests in flight finish; keep-alive connections (dockerd keeps them) are closed once idle.
     const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
     await app.close();
