@@ -44,6 +44,8 @@ export interface CommandRunner {
 /** Helpers see only this environment: nothing of ours (tokens, proxies) leaks into them. */
 const HELPER_ENV = { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C" };
 const MAX_OUTPUT = 64 * 1024;
+/** How long a killed helper may take to be gone before the caller hears about it anyway. */
+const KILL_WAIT_MS = 2000;
 
 function killGroup(pid: number | undefined): void {
   if (pid === undefined) return;
@@ -71,17 +73,21 @@ export function createRunner(home: string): CommandRunner {
           if (error) reject(error);
           else resolve({ code, stdout, stderr });
         };
-        const onAbort = () => {
+        let killedBecause: Error | undefined;
+        // Answer only once the helper is gone, so "killed" means no process is left; one stuck in a
+        // kernel call (mount.nfs) dies when the call returns, so wait for that, but not forever.
+        const kill = (reason: Error) => {
+          if (settled || killedBecause) return;
+          killedBecause = reason;
+          clearTimeout(timer);
           killGroup(child.pid);
-          finish(new VolgateError("timeout", `${file} was cancelled: the request was aborted`), null);
+          setTimeout(() => finish(reason, null), KILL_WAIT_MS).unref();
         };
+        const onAbort = () =>
+          kill(new VolgateError("timeout", `${file} was cancelled: the request was aborted`));
         const timer = setTimeout(() => {
-          killGroup(child.pid);
           const seconds = Math.round(options.timeoutMs / 1000);
-          finish(
-            new VolgateError("timeout", `${file} did not finish within ${seconds}s and was killed`),
-            null,
-          );
+          kill(new VolgateError("timeout", `${file} did not finish within ${seconds}s and was killed`));
         }, options.timeoutMs);
         options.signal?.addEventListener("abort", onAbort, { once: true });
         if (options.signal?.aborted) onAbort();
@@ -94,7 +100,7 @@ export function createRunner(home: string): CommandRunner {
         child.on("error", (err) =>
           finish(new VolgateError("internal", `cannot run ${file}: ${err.message}`), null),
         );
-        child.on("close", (code) => finish(undefined, code));
+        child.on("close", (code) => finish(killedBecause, code));
         child.stdin.on("error", () => {}); // the child may exit before reading stdin
         child.stdin.end(options.stdin ?? "");
       });

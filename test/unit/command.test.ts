@@ -40,12 +40,14 @@ describe("command runner", () => {
     expect(result.stdout).toBe("s3cret\n");
   });
 
-  it("kills a helper at its deadline, with its children", async () => {
+  it("kills a helper at its deadline, with its children, and answers once they are gone", async () => {
     const started = performance.now();
     await expect(
-      createRunner(dir).run("sh", ["-c", "sleep 30 & sleep 30"], { timeoutMs: 300 }),
+      createRunner(dir).run("sh", ["-c", "sleep 30.517 & sleep 30.517"], { timeoutMs: 300 }),
     ).rejects.toThrow(/did not finish within 0s and was killed/);
     expect(performance.now() - started).toBeLessThan(2000);
+    const left = await createRunner(dir).run("pgrep", ["-f", "sleep 30.517"], { timeoutMs: 5000 });
+    expect(left.stdout).toBe("");
   });
 
   it("kills a helper when the request is aborted", async () => {
