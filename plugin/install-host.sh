@@ -15,12 +15,12 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends sshfs s3fs nfs-common fuse3 ca-certificates >/dev/null
 
 echo "==> building volgate into /opt/volgate"
-npm install --no-audit --no-fund
+npm ci --no-audit --no-fund
 npm run build
 install -d -m 0755 /opt/volgate
 rm -rf /opt/volgate/dist
 cp -r dist package.json package-lock.json README.md /opt/volgate/
-(cd /opt/volgate && npm install --omit=dev --no-audit --no-fund --ignore-scripts >/dev/null)
+(cd /opt/volgate && npm ci --omit=dev --no-audit --no-fund --ignore-scripts >/dev/null)
 install -d -m 0700 /etc/volgate /etc/volgate/credentials /var/lib/volgate
 install -d -m 0755 /run/docker/plugins
 
