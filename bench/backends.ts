@@ -7,8 +7,8 @@
 import { chown, mkdir, open, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Backend, Options } from "../src/backends/backend.ts";
-import { s3fsBackend } from "../src/backends/s3fs.ts";
-import { sshfsBackend } from "../src/backends/sshfs.ts";
+import { s3fsBackend } from "../src/backends/s3fs/index.ts";
+import { sshfsBackend } from "../src/backends/sshfs/index.ts";
 import { unmountPath } from "../src/mountops.ts";
 import { type Machine, realMachine } from "../test/support/machine.ts";
 import { writeProfile } from "../test/support/profile.ts";

@@ -1,6 +1,6 @@
 /**
  * The backend interface and the option helpers every backend shares.
- * A backend is one Backend object (NAME.ts; its parts beside it, NAME-args.ts and so on):
+ * A backend is a folder, NAME/: index.ts holds its Backend object, options.ts, argv.ts and preflight.ts its parts:
  * parse (allow-list, typed values, aliases) and connectionKey are pure; preflight checks the
  * remote side at create; mount puts one connection at a target directory through the injected runner.
  */

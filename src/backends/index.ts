@@ -1,8 +1,8 @@
 /** The backend registry: `-o backend=<name>` picks one of these. */
 import type { Backend } from "./backend.ts";
-import { nfsBackend } from "./nfs.ts";
-import { s3fsBackend } from "./s3fs.ts";
-import { sshfsBackend } from "./sshfs.ts";
+import { nfsBackend } from "./nfs/index.ts";
+import { s3fsBackend } from "./s3fs/index.ts";
+import { sshfsBackend } from "./sshfs/index.ts";
 
 export type Registry = ReadonlyMap<string, Backend>;
 

@@ -4,8 +4,8 @@
  * refused options and aliases are the same everywhere.
  */
 import type { Options } from "../../src/backends/backend.ts";
-import { type S3fsSpec, s3fsBackend } from "../../src/backends/s3fs.ts";
-import { type SshfsSpec, sshfsBackend } from "../../src/backends/sshfs.ts";
+import { type S3fsSpec, s3fsBackend } from "../../src/backends/s3fs/index.ts";
+import { type SshfsSpec, sshfsBackend } from "../../src/backends/sshfs/index.ts";
 import type { Machine } from "../support/machine.ts";
 import { writeProfile } from "../support/profile.ts";
 import { strangerKeyLine } from "../support/sshd.ts";

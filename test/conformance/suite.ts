@@ -1,6 +1,6 @@
 /**
  * One set of cases every backend must pass, run with a fake machine (test/unit/conformance.test.ts)
- * and for real (test/integration/conformance.test.ts), in the spirit of unstorage's driver suite.
+ * and for real (test/integration/backends/conformance.test.ts), in the spirit of unstorage's driver suite.
  * A subject brings the backend, options for a few volumes, the secrets it holds, and a harness
  * (the context the backend runs in, plus what it takes to see and kill its helpers).
  *

@@ -7,23 +7,17 @@
  */
 import { chmod, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { openProfile, profileFile, readSecret } from "../credentials.ts";
-import { invalid, redact, VolgateError } from "../errors.ts";
-import { unmountPath } from "../mountops.ts";
-import { type Backend, type BackendContext, connectionId } from "./backend.ts";
+import { openProfile, profileFile, readSecret } from "../../credentials.ts";
+import { invalid, redact, VolgateError } from "../../errors.ts";
+import { unmountPath } from "../../mountops.ts";
+import { type Backend, type BackendContext, connectionId } from "../backend.ts";
+import { hostForUrl } from "../options.ts";
+import { checkTargetFree, waitForMount } from "../supervise.ts";
+import { buildSshfsArgv } from "./argv.ts";
 import { type HostKeyMatch, knownHostsName, matchKnownHosts, NO_KNOWN_HOSTS } from "./known-hosts.ts";
-import {
-  describeSshfs,
-  parseSshfs,
-  SSHFS_OPTIONS,
-  type SshfsSpec,
-  sshfsConnectionKey,
-} from "./sshfs-args.ts";
-import { buildSshfsArgv } from "./sshfs-argv.ts";
-import { checkTargetFree, waitForMount } from "./supervise.ts";
-import { hostForUrl } from "./values.ts";
+import { describeSshfs, parseSshfs, SSHFS_OPTIONS, type SshfsSpec, sshfsConnectionKey } from "./options.ts";
 
-export type { SshfsSpec } from "./sshfs-args.ts";
+export type { SshfsSpec } from "./options.ts";
 
 type Auth = { kind: "key"; path: string; key: Buffer } | { kind: "password"; password: string };
 
@@ -125,7 +119,7 @@ export const sshfsBackend: Backend<SshfsSpec> = {
   async preflight(spec, ctx, deadline) {
     const login = await resolveLogin(spec, ctx);
     // ssh2 is loaded on first use: a daemon that never creates an sshfs volume does not pay its memory.
-    const { sshPreflight } = await import("./ssh-preflight.ts");
+    const { sshPreflight } = await import("./preflight.ts");
     const real = await sshPreflight(
       {
         host: spec.host,

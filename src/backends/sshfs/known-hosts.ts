@@ -5,7 +5,7 @@
  * and the sshfs mount both use it.
  */
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
-import { invalid } from "../errors.ts";
+import { invalid } from "../../errors.ts";
 
 const KEY_TYPES = [
   "ssh-ed25519",

@@ -8,15 +8,15 @@ import { chown, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { BackendContext, Options } from "../../src/backends/backend.ts";
-import { sshfsBackend } from "../../src/backends/sshfs.ts";
-import { failure } from "../support/expect-error.ts";
-import { type Machine, realMachine } from "../support/machine.ts";
-import { freePort, silentServers } from "../support/peer.ts";
-import { tierCanRun } from "../support/prereq.ts";
-import { eventually, helpersFor, mountEntry, processes } from "../support/procs.ts";
-import { writeProfile } from "../support/profile.ts";
-import { startSshd, strangerKeyLine, type TestSshd } from "../support/sshd.ts";
+import type { BackendContext, Options } from "../../../src/backends/backend.ts";
+import { sshfsBackend } from "../../../src/backends/sshfs/index.ts";
+import { failure } from "../../support/expect-error.ts";
+import { type Machine, realMachine } from "../../support/machine.ts";
+import { freePort, silentServers } from "../../support/peer.ts";
+import { tierCanRun } from "../../support/prereq.ts";
+import { eventually, helpersFor, mountEntry, processes } from "../../support/procs.ts";
+import { writeProfile } from "../../support/profile.ts";
+import { startSshd, strangerKeyLine, type TestSshd } from "../../support/sshd.ts";
 
 const exec = promisify(execFile);
 

@@ -12,13 +12,14 @@
  */
 import { readdir, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { Helper } from "../command.ts";
-import { openProfile, readSecret } from "../credentials.ts";
-import { backendError, invalid, messageOf, redact, timeout, VolgateError } from "../errors.ts";
-import { unmountPath } from "../mountops.ts";
-import { sleep, within } from "../time.ts";
-import { type Backend, type BackendContext, connectionId, type Deadline } from "./backend.ts";
-import type { S3Access } from "./s3-preflight.ts";
+import type { Helper } from "../../command.ts";
+import { openProfile, readSecret } from "../../credentials.ts";
+import { backendError, invalid, messageOf, redact, timeout, VolgateError } from "../../errors.ts";
+import { unmountPath } from "../../mountops.ts";
+import { sleep, within } from "../../time.ts";
+import { type Backend, type BackendContext, connectionId, type Deadline } from "../backend.ts";
+import { checkTargetFree, lastLines, waitForMount } from "../supervise.ts";
+import { buildS3fsArgv } from "./argv.ts";
 import {
   checkKeyText,
   describeS3fs,
@@ -27,15 +28,14 @@ import {
   S3FS_SECRET_OPTIONS,
   type S3fsSpec,
   s3fsConnectionKey,
-} from "./s3fs-args.ts";
-import { buildS3fsArgv } from "./s3fs-argv.ts";
-import { checkTargetFree, lastLines, waitForMount } from "./supervise.ts";
+} from "./options.ts";
+import type { S3Access } from "./preflight.ts";
 
-export type { S3fsSpec } from "./s3fs-args.ts";
+export type { S3fsSpec } from "./options.ts";
 
 /** The keys for a spec, from its credentials profile or its inline options. */
 /** The AWS SDK is loaded on first use: it costs tens of MB a daemon without s3fs volumes need not pay. */
-const loadSdk = () => import("./s3-preflight.ts");
+const loadSdk = () => import("./preflight.ts");
 
 export async function resolveAccess(spec: S3fsSpec, ctx: BackendContext): Promise<S3Access> {
   const base = {

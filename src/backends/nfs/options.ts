@@ -1,7 +1,7 @@
 /**
  * The pure half of the nfs backend: options -> typed spec (allow-list, aliases, strict server,
- * export and path values; mount options in nfs-options.ts), the connection key and the
- * description. The mount argv is built in nfs-argv.ts. Nothing here touches the machine.
+ * export and path values; mount options in mount-options.ts), the connection key and the
+ * description. The mount argv is built in argv.ts. Nothing here touches the machine.
  *
  * Options: `server`, `export` (absolute), `path` (the volume's directory in the export, default
  * the export itself), `vers` (3, 4, 4.0, 4.1, 4.2; default 4), `nfs_opts` (allow-listed), `ro`,
@@ -15,10 +15,10 @@
  * mount.nfs would fall back to NFSv3 silently, which needs rpcbind, mountd and statd/lockd ports
  * and locks differently: v3 is opt-in.
  */
-import { invalid } from "../errors.ts";
-import { COMMON_OPTIONS, checkAllowed, type Options, parseBool } from "./backend.ts";
-import { type MountItem, mountItems, sessionOptions } from "./nfs-options.ts";
-import { hostForUrl, parseHost } from "./values.ts";
+import { invalid } from "../../errors.ts";
+import { COMMON_OPTIONS, checkAllowed, type Options, parseBool } from "../backend.ts";
+import { hostForUrl, parseHost } from "../options.ts";
+import { type MountItem, mountItems, sessionOptions } from "./mount-options.ts";
 
 type NfsVersion = "3" | "4" | "4.0" | "4.1" | "4.2";
 

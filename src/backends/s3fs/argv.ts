@@ -2,9 +2,9 @@
  * The s3fs command line for a connection: the bucket root in the foreground, the endpoint,
  * our passwd file, session options and tuning. Secrets never appear here.
  */
-import { fuseSessionOptions } from "./backend.ts";
-import type { S3fsSpec } from "./s3fs-args.ts";
-import { optionPath } from "./values.ts";
+import { fuseSessionOptions } from "../backend.ts";
+import { optionPath } from "../options.ts";
+import type { S3fsSpec } from "./options.ts";
 
 interface S3fsArgvInput {
   readonly spec: S3fsSpec;

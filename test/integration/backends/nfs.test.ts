@@ -11,8 +11,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { tierCanRun } from "../support/prereq.ts";
-import { EXPORTS, type GuestResult, NFS_SERVER, RO_HELLO, runInGuest, UML_TOOLS } from "../support/uml.ts";
+import { tierCanRun } from "../../support/prereq.ts";
+import { EXPORTS, type GuestResult, NFS_SERVER, RO_HELLO, runInGuest, UML_TOOLS } from "../../support/uml.ts";
 
 const exec = promisify(execFile);
 const canRun = tierCanRun("nfs (uml)", UML_TOOLS);
@@ -30,7 +30,7 @@ import { pathToFileURL } from "node:url";
 
 const dist = process.argv[2];
 const load = (p) => import(pathToFileURL(join(dist, p)).href);
-const { nfsBackend } = await load("backends/nfs.js");
+const { nfsBackend } = await load("backends/nfs/index.js");
 const { createRunner } = await load("command.js");
 const { systemMountTable } = await load("mountinfo.js");
 
@@ -221,7 +221,7 @@ describe.runIf(canRun)("nfs backend in a UML guest", () => {
     const dist = join(dir, "dist");
     // Type errors elsewhere in the tree do not stop tsc from emitting; the files we need must exist.
     await exec("node_modules/.bin/tsc", ["-p", "tsconfig.build.json", "--outDir", dist]).catch(() => {});
-    for (const f of ["backends/nfs.js", "command.js", "mountinfo.js"]) {
+    for (const f of ["backends/nfs/index.js", "command.js", "mountinfo.js"]) {
       if (!existsSync(join(dist, f))) throw new Error(`tsc did not emit ${f}`);
     }
     await writeFile(join(dir, "guest.mjs"), GUEST_SCRIPT);

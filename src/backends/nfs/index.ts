@@ -2,8 +2,8 @@
  * The nfs backend: the kernel NFS client through `mount -t nfs` (mount.nfs), no shell.
  * A connection mounts the export root (`server:/export`) once per key (server, export,
  * version, mount options); each volume is a directory (`path`) inside it. Options and aliases
- * are parsed in nfs-args.ts, mount options allow-listed in nfs-options.ts, the argv built in
- * nfs-argv.ts; the server is checked in nfs-preflight.ts.
+ * are parsed in options.ts, mount options allow-listed in mount-options.ts, the argv built in
+ * argv.ts; the server is checked in preflight.ts.
  *
  * Preflight resolves the server name, checks TCP to the NFS port (and rpcbind for v3), then mounts
  * the export in a private directory under the work dir to check that the export exists and holds
@@ -12,16 +12,16 @@
  */
 import { mkdtemp, rmdir } from "node:fs/promises";
 import { join } from "node:path";
-import type { RunResult } from "../command.ts";
-import { backendError, timeout, VolgateError } from "../errors.ts";
-import { unmountPath } from "../mountops.ts";
-import type { Backend, BackendContext, Deadline } from "./backend.ts";
-import { describeNfs, NFS_OPTIONS, type NfsSpec, nfsConnectionKey, nfsSource, parseNfs } from "./nfs-args.ts";
-import { nfsMountArgs } from "./nfs-argv.ts";
-import { cancelled, checkReachable, ensureDirectory, left } from "./nfs-preflight.ts";
-import { checkTargetFree, lastLines, waitForMount } from "./supervise.ts";
+import type { RunResult } from "../../command.ts";
+import { backendError, timeout, VolgateError } from "../../errors.ts";
+import { unmountPath } from "../../mountops.ts";
+import type { Backend, BackendContext, Deadline } from "../backend.ts";
+import { checkTargetFree, lastLines, waitForMount } from "../supervise.ts";
+import { nfsMountArgs } from "./argv.ts";
+import { describeNfs, NFS_OPTIONS, type NfsSpec, nfsConnectionKey, nfsSource, parseNfs } from "./options.ts";
+import { cancelled, checkReachable, ensureDirectory, left } from "./preflight.ts";
 
-export type { NfsSpec } from "./nfs-args.ts";
+export type { NfsSpec } from "./options.ts";
 
 /** mount.nfs's words, with what they mean for this volume. */
 function mountFailure(spec: NfsSpec, result: RunResult): VolgateError {

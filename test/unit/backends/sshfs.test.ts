@@ -8,17 +8,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Options } from "../../src/backends/backend.ts";
-import { fingerprint, matchKnownHosts } from "../../src/backends/known-hosts.ts";
-import { resolveRemoteDir } from "../../src/backends/ssh-preflight.ts";
-import { sshfsBackend } from "../../src/backends/sshfs.ts";
-import type { SshfsSpec } from "../../src/backends/sshfs-args.ts";
-import { buildSshfsArgv, type SshfsArgvInput } from "../../src/backends/sshfs-argv.ts";
-import { VolgateError } from "../../src/errors.ts";
-import { FakeHost, type Fault } from "../fakes/host.ts";
-import { captureLog } from "../fakes/log.ts";
-import { failure, refusal } from "../support/expect-error.ts";
-import { writeProfile } from "../support/profile.ts";
+import type { Options } from "../../../src/backends/backend.ts";
+import { buildSshfsArgv, type SshfsArgvInput } from "../../../src/backends/sshfs/argv.ts";
+import { sshfsBackend } from "../../../src/backends/sshfs/index.ts";
+import { fingerprint, matchKnownHosts } from "../../../src/backends/sshfs/known-hosts.ts";
+import type { SshfsSpec } from "../../../src/backends/sshfs/options.ts";
+import { resolveRemoteDir } from "../../../src/backends/sshfs/preflight.ts";
+import { VolgateError } from "../../../src/errors.ts";
+import { FakeHost, type Fault } from "../../fakes/host.ts";
+import { captureLog } from "../../fakes/log.ts";
+import { failure, refusal } from "../../support/expect-error.ts";
+import { writeProfile } from "../../support/profile.ts";
 
 // Fixed vectors made with OpenSSH 9.2: ssh-keygen -t ed25519 / -l / -H.
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIApI3zhKSSdDTrfQyVFS8hiXDIrC48Re4ZEKO+mlqGds";

@@ -1,11 +1,11 @@
 /**
  * The pure half of the s3fs backend: options -> typed spec (allow-list, strict
- * bucket/prefix/endpoint/region values; tuning in s3fs-tuning.ts), the connection key
- * and the description. The argv is built in s3fs-argv.ts. Nothing here touches the machine.
+ * bucket/prefix/endpoint/region values; tuning in tuning.ts), the connection key
+ * and the description. The argv is built in argv.ts. Nothing here touches the machine.
  */
 import { createHash } from "node:crypto";
 import { isIPv6 } from "node:net";
-import { invalid } from "../errors.ts";
+import { invalid } from "../../errors.ts";
 import {
   COMMON_OPTIONS,
   type CommonOptions,
@@ -14,10 +14,10 @@ import {
   type Options,
   parseBool,
   parseCommon,
-} from "./backend.ts";
-import { checkRefused, S3FS_REFUSED } from "./refused.ts";
-import { parseTuning, S3FS_TUNING_OPTIONS, type S3fsTuning } from "./s3fs-tuning.ts";
-import { hostForUrl, isHostName } from "./values.ts";
+} from "../backend.ts";
+import { hostForUrl, isHostName } from "../options.ts";
+import { checkRefused, S3FS_REFUSED } from "../refused.ts";
+import { parseTuning, S3FS_TUNING_OPTIONS, type S3fsTuning } from "./tuning.ts";
 
 export interface S3fsSpec {
   readonly bucket: string;

@@ -5,11 +5,11 @@
  */
 import { posix } from "node:path";
 import { Client, type ConnectConfig, type ServerHostKeyAlgorithm, type SFTPWrapper, type Stats } from "ssh2";
-import { backendError, invalid, messageOf, timeout, VolgateError } from "../errors.ts";
-import type { Logger } from "../logger.ts";
-import type { Deadline } from "./backend.ts";
+import { backendError, invalid, messageOf, timeout, VolgateError } from "../../errors.ts";
+import type { Logger } from "../../logger.ts";
+import type { Deadline } from "../backend.ts";
+import { hostForUrl } from "../options.ts";
 import { fingerprint, type HostKeyMatch, NO_KNOWN_HOSTS } from "./known-hosts.ts";
-import { hostForUrl } from "./values.ts";
 
 /** The key type named inside an SSH public key blob. */
 function blobType(blob: Buffer): string {

@@ -3,15 +3,15 @@
  * host: helpers and mount -t nfs are records that change a fake mount table. Their control-plane
  * checks at mount talk to fakes on 127.0.0.1 (an S3 endpoint answering HeadBucket, a TCP port
  * standing in for NFS); preflight over ssh2 and the AWS SDK is covered by the real runs
- * (test/integration/conformance.test.ts).
+ * (test/integration/backends/conformance.test.ts).
  */
-import { type NfsSpec, nfsBackend } from "../../src/backends/nfs.ts";
-import { s3fsSubject, sshfsSubject } from "../conformance/subjects.ts";
-import { conformance, type Subject } from "../conformance/suite.ts";
-import { fakeS3Endpoint, fakeTcpPort } from "../fakes/endpoints.ts";
-import { FakeHost } from "../fakes/host.ts";
-import { fakeMachine } from "../support/machine.ts";
-import { strangerKeyLine } from "../support/sshd.ts";
+import { type NfsSpec, nfsBackend } from "../../../src/backends/nfs/index.ts";
+import { s3fsSubject, sshfsSubject } from "../../conformance/subjects.ts";
+import { conformance, type Subject } from "../../conformance/suite.ts";
+import { fakeS3Endpoint, fakeTcpPort } from "../../fakes/endpoints.ts";
+import { FakeHost } from "../../fakes/host.ts";
+import { fakeMachine } from "../../support/machine.ts";
+import { strangerKeyLine } from "../../support/sshd.ts";
 
 conformance("sshfs (fake host)", async () => {
   const host = new FakeHost();
@@ -109,4 +109,4 @@ conformance("nfs (fake host)", async (): Promise<Subject<NfsSpec>> => {
     },
   };
 });
-// nfs runs for real only inside a UML guest (the host kernel has no nfsd): test/integration/nfs.test.ts.
+// nfs runs for real only inside a UML guest (the host kernel has no nfsd): test/integration/backends/nfs.test.ts.

@@ -4,18 +4,18 @@
  * real helper processes (the dead-helper case SIGKILLs one). Needs root and /dev/fuse.
  *
  * nfs runs for real only inside a UML guest (the host kernel has no nfsd and no NFS client):
- * its cases are in test/integration/nfs.test.ts.
+ * its cases are in test/integration/backends/nfs.test.ts.
  */
 import { existsSync } from "node:fs";
 import { chown, mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { s3fsSubject, sshfsSubject } from "../conformance/subjects.ts";
-import { conformance } from "../conformance/suite.ts";
-import { realMachine } from "../support/machine.ts";
-import { tierCanRun } from "../support/prereq.ts";
-import { startS3 } from "../support/s3.ts";
-import { startSshd, strangerKeyLine } from "../support/sshd.ts";
+import { s3fsSubject, sshfsSubject } from "../../conformance/subjects.ts";
+import { conformance } from "../../conformance/suite.ts";
+import { realMachine } from "../../support/machine.ts";
+import { tierCanRun } from "../../support/prereq.ts";
+import { startS3 } from "../../support/s3.ts";
+import { startSshd, strangerKeyLine } from "../../support/sshd.ts";
 
 const needs = [
   ...(process.getuid?.() === 0 ? [] : ["root"]),

@@ -2,10 +2,10 @@
  * The mount options a volume may ask for, in nfs_opts or the local driver's o=: only the FLAGS and
  * VALUES below (caching, timeouts, transfer sizes, locking, transport, ports); anything that changes
  * suid/dev/exec, SELinux contexts, FS-Cache, bg, addresses or security flavours other than sys is
- * refused, naming what is allowed. Every mount gets ALWAYS_OPTIONS besides (nfs-argv.ts).
+ * refused, naming what is allowed. Every mount gets ALWAYS_OPTIONS besides (argv.ts).
  */
-import { invalid } from "../errors.ts";
-import { parseIntRange } from "./backend.ts";
+import { invalid } from "../../errors.ts";
+import { parseIntRange } from "../backend.ts";
 
 /** Flags, each in a family of which at most one may be given (hard vs soft, ...). */
 const FLAGS: Readonly<Record<string, string>> = {

@@ -8,17 +8,17 @@ import { lstat, mkdir, readdir, rm, symlink, writeFile } from "node:fs/promises"
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { BackendContext, Options } from "../../src/backends/backend.ts";
-import { nfsBackend } from "../../src/backends/nfs.ts";
-import { describeNfs, type NfsSpec, nfsConnectionKey } from "../../src/backends/nfs-args.ts";
-import { nfsMountArgs, nfsPorts } from "../../src/backends/nfs-argv.ts";
-import type { CommandRunner } from "../../src/command.ts";
-import type { VolgateError } from "../../src/errors.ts";
-import { type FakeEndpoint, fakeTcpPort } from "../fakes/endpoints.ts";
-import { FakeHost } from "../fakes/host.ts";
-import { failure, refusal } from "../support/expect-error.ts";
-import { fakeMachine, type Machine } from "../support/machine.ts";
-import { freePort } from "../support/peer.ts";
+import type { BackendContext, Options } from "../../../src/backends/backend.ts";
+import { nfsMountArgs, nfsPorts } from "../../../src/backends/nfs/argv.ts";
+import { nfsBackend } from "../../../src/backends/nfs/index.ts";
+import { describeNfs, type NfsSpec, nfsConnectionKey } from "../../../src/backends/nfs/options.ts";
+import type { CommandRunner } from "../../../src/command.ts";
+import type { VolgateError } from "../../../src/errors.ts";
+import { type FakeEndpoint, fakeTcpPort } from "../../fakes/endpoints.ts";
+import { FakeHost } from "../../fakes/host.ts";
+import { failure, refusal } from "../../support/expect-error.ts";
+import { fakeMachine, type Machine } from "../../support/machine.ts";
+import { freePort } from "../../support/peer.ts";
 
 const parse = (o: Options) => nfsBackend.parse(o);
 const base: Options = { server: "nas.example.com", export: "/exports/app" };

@@ -2,8 +2,9 @@
  * The `mount -t nfs` command line for a connection, never through a shell, with options fixed by
  * the allow-list; and the ports that mount needs open, for the reachability check.
  */
-import { type NfsSpec, nfsSource } from "./nfs-args.ts";
-import { ALWAYS_OPTIONS } from "./nfs-options.ts";
+
+import { ALWAYS_OPTIONS } from "./mount-options.ts";
+import { type NfsSpec, nfsSource } from "./options.ts";
 
 const NFS_PORT = 2049;
 const RPCBIND_PORT = 111;

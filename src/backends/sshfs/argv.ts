@@ -3,10 +3,10 @@
  * typed spec, strict host keys, and the login method. Secrets never appear here: a password
  * goes through stdin (password_stdin), a key by its file.
  */
-import { invalid, VolgateError } from "../errors.ts";
-import { fuseSessionOptions } from "./backend.ts";
-import type { SshfsSpec } from "./sshfs-args.ts";
-import { hostForUrl, optionPath } from "./values.ts";
+import { invalid, VolgateError } from "../../errors.ts";
+import { fuseSessionOptions } from "../backend.ts";
+import { hostForUrl, optionPath } from "../options.ts";
+import type { SshfsSpec } from "./options.ts";
 
 type SshfsAuth = { readonly kind: "key"; readonly identityFile: string } | { readonly kind: "password" };
 

@@ -10,15 +10,15 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { BackendContext, Options } from "../../src/backends/backend.ts";
-import { resolveAccess, s3fsBackend, startS3fs } from "../../src/backends/s3fs.ts";
-import { failure } from "../support/expect-error.ts";
-import { type Machine, realMachine } from "../support/machine.ts";
-import { freePort, silentServers } from "../support/peer.ts";
-import { tierCanRun } from "../support/prereq.ts";
-import { eventually, helpersFor, mountEntry, processes } from "../support/procs.ts";
-import { writeProfile } from "../support/profile.ts";
-import { startS3, type TestS3 } from "../support/s3.ts";
+import type { BackendContext, Options } from "../../../src/backends/backend.ts";
+import { resolveAccess, s3fsBackend, startS3fs } from "../../../src/backends/s3fs/index.ts";
+import { failure } from "../../support/expect-error.ts";
+import { type Machine, realMachine } from "../../support/machine.ts";
+import { freePort, silentServers } from "../../support/peer.ts";
+import { tierCanRun } from "../../support/prereq.ts";
+import { eventually, helpersFor, mountEntry, processes } from "../../support/procs.ts";
+import { writeProfile } from "../../support/profile.ts";
+import { startS3, type TestS3 } from "../../support/s3.ts";
 
 const exec = promisify(execFile);
 

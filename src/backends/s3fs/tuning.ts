@@ -2,8 +2,8 @@
  * The s3fs tuning options volgate passes on: each allow-listed with a typed, comma-free value
  * (a bounded integer, a flag, or one of a few words), sorted so equal tuning gives equal keys.
  */
-import { invalid } from "../errors.ts";
-import { type Options, parseBool, parseIntRange } from "./backend.ts";
+import { invalid } from "../../errors.ts";
+import { type Options, parseBool, parseIntRange } from "../backend.ts";
 
 /** One allow-listed s3fs tuning option: how its value is checked and how s3fs spells it. */
 type TuningRule =

@@ -1,9 +1,9 @@
 /**
  * The pure half of the sshfs backend: options -> typed spec (allow-list, aliases,
  * strict host/user/path values), the connection key and the description. The argv
- * is built in sshfs-argv.ts. Nothing here touches the machine.
+ * is built in argv.ts. Nothing here touches the machine.
  */
-import { invalid } from "../errors.ts";
+import { invalid } from "../../errors.ts";
 import {
   COMMON_OPTIONS,
   type CommonOptions,
@@ -13,10 +13,10 @@ import {
   parseBool,
   parseCommon,
   parseIntRange,
-} from "./backend.ts";
+} from "../backend.ts";
+import { hostForUrl, parseHost } from "../options.ts";
+import { checkRefused, SSHFS_REFUSED } from "../refused.ts";
 import { parseHostKeys } from "./known-hosts.ts";
-import { checkRefused, SSHFS_REFUSED } from "./refused.ts";
-import { hostForUrl, parseHost } from "./values.ts";
 
 interface SshfsTuning {
   readonly reconnect: boolean;

@@ -8,12 +8,12 @@ import { lookup } from "node:dns/promises";
 import { lstat, mkdir, realpath, stat } from "node:fs/promises";
 import { Socket } from "node:net";
 import { join } from "node:path";
-import { backendError, invalid, timeout, VolgateError } from "../errors.ts";
-import { within } from "../time.ts";
-import type { Deadline } from "./backend.ts";
-import type { NfsSpec } from "./nfs-args.ts";
-import { nfsPorts } from "./nfs-argv.ts";
-import { hostForUrl } from "./values.ts";
+import { backendError, invalid, timeout, VolgateError } from "../../errors.ts";
+import { within } from "../../time.ts";
+import type { Deadline } from "../backend.ts";
+import { hostForUrl } from "../options.ts";
+import { nfsPorts } from "./argv.ts";
+import type { NfsSpec } from "./options.ts";
 
 /** Milliseconds left, never below 1 so timers still fire. */
 export const left = (until: number) => Math.max(1, until - Date.now());

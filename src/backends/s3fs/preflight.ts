@@ -11,8 +11,8 @@ import {
   PutObjectCommand,
   S3Client,
 } from "@aws-sdk/client-s3";
-import { backendError, invalid, messageOf, redact, timeout, VolgateError } from "../errors.ts";
-import type { Deadline } from "./backend.ts";
+import { backendError, invalid, messageOf, redact, timeout, VolgateError } from "../../errors.ts";
+import type { Deadline } from "../backend.ts";
 
 export interface S3Access {
   readonly endpoint: string;
