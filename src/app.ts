@@ -20,8 +20,13 @@ const QUERIES = new Set([
 /** Requests carry a name and a few options: anything bigger is not from dockerd. */
 const BODY_LIMIT = 256 * 1024;
 
+/** What a handler may ask of its request: a signal that fires when dockerd hangs up or volgate stops. */
+interface Request {
+  signal(): AbortSignal;
+}
+
 /** A handler answers an object, or a string that is already the JSON answer. */
-type Handler = (body: Body, signal: AbortSignal) => Promise<object | string> | object | string;
+type Handler = (body: Body, request: Request) => Promise<object | string> | object | string;
 
 function handlers(driver: Driver): Record<(typeof ENDPOINTS)[number], Handler> {
   return {
@@ -35,8 +40,8 @@ function handlers(driver: Driver): Record<(typeof ENDPOINTS)[number], Handler> {
       await driver.remove(nameOf(b));
       return {};
     },
-    "/VolumeDriver.Mount": async (b, signal) => ({
-      Mountpoint: await driver.mount(nameOf(b), idOf(b), signal),
+    "/VolumeDriver.Mount": async (b, request) => ({
+      Mountpoint: await driver.mount(nameOf(b), idOf(b), request.signal()),
     }),
     "/VolumeDriver.Unmount": async (b) => {
       await driver.unmount(nameOf(b), idOf(b));
@@ -61,13 +66,13 @@ function errorText(err: unknown): string {
   return `internal error: ${messageOf(err)}`;
 }
 
-/** An AbortSignal that fires when dockerd hangs up before we answered. */
-function abortSignalOf(reply: FastifyReply): AbortSignal {
+/** An AbortSignal that fires when dockerd hangs up before we answered, or when volgate stops. */
+function abortSignalOf(reply: FastifyReply, stopping: AbortSignal): AbortSignal {
   const controller = new AbortController();
   reply.raw.once("close", () => {
     if (!reply.raw.writableFinished) controller.abort();
   });
-  return controller.signal;
+  return AbortSignal.any([controller.signal, stopping]);
 }
 
 /**
@@ -78,16 +83,33 @@ const noSchemas = () => () => {
   throw new Error("volgate declares no route schemas");
 };
 
-/** On shutdown, requests on open connections are still answered (as {Err} if they fail), never with fastify's own 503. */
+/**
+ * On shutdown, requests on open connections are still answered (as {Err} if they fail), never with
+ * fastify's own 503. A request must arrive whole within REQUEST_TIMEOUT_MS (answering may take
+ * longer: a Mount may), so clients that trickle a body are dropped; at most MAX_CONNECTIONS at once.
+ */
+const REQUEST_TIMEOUT_MS = 10_000;
+const MAX_CONNECTIONS = 1024;
 const FASTIFY_OPTIONS = {
   logger: false,
   bodyLimit: BODY_LIMIT,
+  requestTimeout: REQUEST_TIMEOUT_MS,
   return503OnClosing: false,
   schemaController: { compilersFactory: { buildValidator: noSchemas, buildSerializer: noSchemas } },
 } as const;
 
-export function buildApp(driver: Driver, log: Logger, https?: TlsFiles): FastifyInstance {
+export interface AppOptions {
+  readonly https?: TlsFiles;
+  /** Aborts every request in flight (volgate is stopping): hung mounts roll back at once. */
+  readonly stopping?: AbortSignal;
+}
+
+export function buildApp(driver: Driver, log: Logger, options: AppOptions = {}): FastifyInstance {
+  const { https } = options;
+  const stopping = options.stopping ?? new AbortController().signal;
   const app = (https ? Fastify({ https, ...FASTIFY_OPTIONS }) : Fastify(FASTIFY_OPTIONS)) as FastifyInstance;
+  app.server.maxConnections = MAX_CONNECTIONS;
+  app.server.headersTimeout = REQUEST_TIMEOUT_MS;
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", { parseAs: "string" }, (_req, text, done) => {
     try {
@@ -122,7 +144,7 @@ export function buildApp(driver: Driver, log: Logger, https?: TlsFiles): Fastify
     app.post(url, async (request, reply) => {
       const started = performance.now();
       const body = (request.body ?? {}) as Body;
-      const result = await handle(body, abortSignalOf(reply));
+      const result = await handle(body, { signal: () => abortSignalOf(reply, stopping) });
       const volume = typeof body.Name === "string" ? body.Name : undefined;
       // Queries (dockerd asks them constantly) log at debug; every change to a volume at info.
       const quiet = QUERIES.has(url);

@@ -15,6 +15,7 @@ export interface Config {
   readonly logFormat: "json" | "pretty" | "auto";
   readonly mountTimeoutMs: number;
   readonly preflightTimeoutMs: number;
+  readonly healthIntervalMs: number;
   readonly allowInlineSecrets: boolean;
   readonly verifyHostKeys: boolean;
   /** "" for the unix socket, or tcp://HOST:PORT. */
@@ -30,6 +31,18 @@ function absolutePath(value: unknown): void {
     throw new Error("must be an absolute path other than /");
   }
 }
+
+/**
+ * `true` or `false` and nothing else: convict's Boolean reads "0", "no", "off" and "" as true, so
+ * VOLGATE_INSECURE_TCP=0 would have meant plain TCP. A named format, so convict does not coerce.
+ */
+convict.addFormat({
+  name: "strict-boolean",
+  validate(value: unknown) {
+    if (value !== true && value !== false) throw new Error("must be true or false");
+  },
+  coerce: (value: string) => (value === "true" ? true : value === "false" ? false : value),
+});
 
 function seconds(min: number, max: number) {
   return (value: unknown): void => {
@@ -88,15 +101,21 @@ const schema = {
     default: 15,
     env: "VOLGATE_PREFLIGHT_TIMEOUT",
   },
+  healthInterval: {
+    doc: "Seconds between health probes of the connections in use (Status shows a helper that died or a server that stopped answering)",
+    format: seconds(1, 3600),
+    default: 30,
+    env: "VOLGATE_HEALTH_INTERVAL",
+  },
   allowInlineSecrets: {
     doc: "Accept secrets as -o options (dockerd stores -o values in plaintext: prefer credentials profiles)",
-    format: Boolean,
+    format: "strict-boolean",
     default: false,
     env: "VOLGATE_ALLOW_INLINE_SECRETS",
   },
   verifyHostKeys: {
     doc: "Verify SSH host keys (turning this off allows man-in-the-middle attacks)",
-    format: Boolean,
+    format: "strict-boolean",
     default: true,
     env: "VOLGATE_VERIFY_HOST_KEYS",
   },
@@ -130,7 +149,7 @@ const schema = {
   },
   insecureTcp: {
     doc: "Allow tcp listening without TLS (anyone who reaches the port can mount volumes)",
-    format: Boolean,
+    format: "strict-boolean",
     default: false,
     env: "VOLGATE_INSECURE_TCP",
   },
@@ -139,7 +158,16 @@ const schema = {
 /** Load and validate the configuration from `env`; throws an Error listing every bad value. */
 export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const c = convict(schema, { env, args: [] });
-  c.validate({ allowed: "strict" });
+  try {
+    c.validate({ allowed: "strict" });
+  } catch (err) {
+    // Name the variable the operator set, not convict's key for it.
+    let message = (err as Error).message;
+    for (const [key, entry] of Object.entries(schema)) {
+      message = message.replace(new RegExp(`^${key}:`, "gm"), `${entry.env}:`);
+    }
+    throw new Error(message);
+  }
   return Object.freeze({
     socket: c.get("socket"),
     root: c.get("root"),
@@ -149,13 +177,14 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     logFormat: c.get("logFormat") as Config["logFormat"],
     mountTimeoutMs: c.get("mountTimeout") * 1000,
     preflightTimeoutMs: c.get("preflightTimeout") * 1000,
-    allowInlineSecrets: c.get("allowInlineSecrets"),
-    verifyHostKeys: c.get("verifyHostKeys"),
+    healthIntervalMs: c.get("healthInterval") * 1000,
+    allowInlineSecrets: c.get("allowInlineSecrets") === true,
+    verifyHostKeys: c.get("verifyHostKeys") === true,
     listen: c.get("listen"),
     tlsCert: c.get("tlsCert"),
     tlsKey: c.get("tlsKey"),
     tlsCa: c.get("tlsCa"),
-    insecureTcp: c.get("insecureTcp"),
+    insecureTcp: c.get("insecureTcp") === true,
   });
 }
 

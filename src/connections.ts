@@ -1,9 +1,12 @@
 /**
  * Shared backend mounts: one per connection key under <root>/conns/<id>,
  * refcounted by the volumes mounted through it. A connection is mounted with
- * its first volume and unmounted with its last.
+ * its first volume and unmounted with its last. Everything that changes a
+ * connection's mount (acquire, release, the start-up sweep) runs under the lock
+ * of its id, and a volume counts as a user from the start of acquire, so a sweep
+ * never takes down a connection a Mount is bringing up.
  */
-import { mkdir, rmdir } from "node:fs/promises";
+import { mkdir, readdir, rmdir } from "node:fs/promises";
 import { join } from "node:path";
 import { type Backend, type BackendContext, connectionId, type Deadline } from "./backends/backend.ts";
 import { messageOf } from "./errors.ts";
@@ -20,6 +23,7 @@ interface Connection {
 }
 
 export class Connections {
+  /** By connection id (the name of its directory under conns/). */
   private readonly conns = new Map<string, Connection>();
   private readonly lock = new KeyedLock();
 
@@ -33,52 +37,55 @@ export class Connections {
   }
 
   health(key: string): { health: Health; lastError?: string } {
-    const c = this.conns.get(key);
+    const c = this.conns.get(connectionId(key));
     if (!c) return { health: "unmounted" };
     return { health: c.health, ...(c.lastError !== undefined && { lastError: c.lastError }) };
   }
 
   /** Make sure the connection is live and count `volume` as a user; returns its directory. */
   acquire<S>(backend: Backend<S>, spec: S, volume: string, deadline: Deadline): Promise<string> {
-    const key = backend.connectionKey(spec);
-    return this.lock.run(key, async () => {
-      const conn = this.connection(key);
+    const id = connectionId(backend.connectionKey(spec));
+    const conn = this.connection(id);
+    conn.users.add(volume);
+    return this.lock.run(id, async () => {
       const state = await this.ctx.mounts.probe(conn.dir);
       if (state !== "live") {
-        if (state === "stale") await unmountPath(this.ctx, conn.dir);
-        await mkdir(conn.dir, { recursive: true, mode: 0o700 });
         try {
+          if (state === "stale") await unmountPath(this.ctx, conn.dir);
+          await mkdir(conn.dir, { recursive: true, mode: 0o700 });
           await backend.mount(spec, conn.dir, this.ctx, deadline);
         } catch (err) {
           conn.health = "down";
           conn.lastError = messageOf(err);
-          await this.rollback(key, conn);
+          conn.users.delete(volume);
+          await this.rollback(id, conn);
           throw err;
         }
       }
       conn.health = "ok";
       delete conn.lastError;
-      conn.users.add(volume);
       return conn.dir;
     });
   }
 
   /** `volume` no longer uses the connection; the last user unmounts it. */
   release(key: string, volume: string): Promise<void> {
-    return this.lock.run(key, async () => {
-      const conn = this.conns.get(key);
+    const id = connectionId(key);
+    return this.lock.run(id, async () => {
+      const conn = this.conns.get(id);
       if (!conn) return;
       conn.users.delete(volume);
       if (conn.users.size > 0) return;
       await unmountPath(this.ctx, conn.dir);
       await rmdir(conn.dir).catch(() => {});
-      this.conns.delete(key);
+      // A Mount may have joined while this one unmounted: it mounts again under the lock.
+      if (conn.users.size === 0) this.conns.delete(id);
     });
   }
 
   /** At start: a volume found live after a restart still counts as a user. */
   adopt(key: string, volume: string): void {
-    const conn = this.connection(key);
+    const conn = this.connection(connectionId(key));
     conn.users.add(volume);
     conn.health = "ok";
   }
@@ -86,43 +93,65 @@ export class Connections {
   /**
    * Probe every connection in use and record its health, so Status (which does no I/O) shows a
    * helper that died or a server that stopped answering. The next Mount repairs a stale one.
+   * Probes run side by side, each bounded: one hung connection delays no other.
    */
   async checkHealth(): Promise<void> {
-    for (const conn of this.conns.values()) {
-      if (conn.users.size === 0) continue;
-      const liveness = await this.ctx.mounts.probe(conn.dir);
-      if (liveness === "live") {
-        conn.health = "ok";
-        delete conn.lastError;
-      } else if (conn.health === "ok") {
-        conn.health = "stale";
-        conn.lastError = `the backend mount stopped answering (${liveness}); the next Mount of a volume on it remounts it`;
-        this.ctx.log.warn({ dir: conn.dir, liveness }, "connection is not answering");
-      }
+    const inUse = [...this.conns.values()].filter((c) => c.users.size > 0);
+    await Promise.all(inUse.map((conn) => this.checkOne(conn)));
+  }
+
+  /**
+   * Take down connection mounts no volume uses (left by a crash), each under its own lock and
+   * checked again there; returns how many were cleaned.
+   */
+  async sweep(): Promise<number> {
+    const conns = join(this.root, "conns");
+    const ids = await readdir(conns).catch(() => [] as string[]);
+    let cleaned = 0;
+    for (const id of ids) {
+      if ((this.conns.get(id)?.users.size ?? 0) > 0) continue;
+      await this.lock.run(id, async () => {
+        if ((this.conns.get(id)?.users.size ?? 0) > 0) return;
+        try {
+          await unmountPath(this.ctx, join(conns, id));
+          await rmdir(join(conns, id));
+          if ((this.conns.get(id)?.users.size ?? 0) === 0) this.conns.delete(id);
+          cleaned++;
+        } catch (err) {
+          this.ctx.log.warn({ dir: join(conns, id), err: messageOf(err) }, "cannot clean a leftover mount");
+        }
+      });
+    }
+    return cleaned;
+  }
+
+  private async checkOne(conn: Connection): Promise<void> {
+    const liveness = await this.ctx.mounts.probe(conn.dir);
+    if (liveness === "live") {
+      conn.health = "ok";
+      delete conn.lastError;
+    } else if (conn.health === "ok") {
+      conn.health = "stale";
+      conn.lastError = `the backend mount stopped answering (${liveness}); the next Mount of a volume on it remounts it`;
+      this.ctx.log.warn({ dir: conn.dir, liveness }, "connection is not answering");
     }
   }
 
-  /** Connection directories no known volume uses (left by a crash): candidates for cleanup. */
-  isKnown(dir: string): boolean {
-    for (const c of this.conns.values()) if (c.dir === dir && c.users.size > 0) return true;
-    return false;
-  }
-
-  private connection(key: string): Connection {
-    let conn = this.conns.get(key);
+  private connection(id: string): Connection {
+    let conn = this.conns.get(id);
     if (!conn) {
-      conn = { dir: this.dirOf(key), users: new Set(), health: "unmounted" };
-      this.conns.set(key, conn);
+      conn = { dir: join(this.root, "conns", id), users: new Set(), health: "unmounted" };
+      this.conns.set(id, conn);
     }
     return conn;
   }
 
   /** A failed mount leaves nothing behind: no mount, no directory, no entry without users. */
-  private async rollback(key: string, conn: Connection): Promise<void> {
-    if ((await this.ctx.mounts.probe(conn.dir)) !== "absent") await unmountPath(this.ctx, conn.dir);
+  private async rollback(id: string, conn: Connection): Promise<void> {
+    if ((await this.ctx.mounts.find(conn.dir)) !== undefined) await unmountPath(this.ctx, conn.dir);
     if (conn.users.size === 0) {
       await rmdir(conn.dir).catch(() => {});
-      this.conns.delete(key);
+      this.conns.delete(id);
     }
   }
 }

@@ -1,18 +1,21 @@
 /**
  * The volume lifecycle: create, remove, mount, unmount, get, list, path.
  * Counts mounts per (volume, mount ID) because Docker repeats IDs; the backend
- * is unmounted only when a volume's total reaches zero. Get and List answer
- * from memory and never fail for a known volume.
+ * is unmounted only when a volume's total reaches zero. Every change goes through the
+ * state store, which applies it only once it is durable: a failed write is an Err that
+ * changed nothing. Get and List answer from memory and never fail for a known volume.
  */
-import { mkdir, realpath, rmdir } from "node:fs/promises";
+import { mkdir, rmdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { BackendContext, Deadline, Options } from "./backends/backend.ts";
 import type { Registry } from "./backends/index.ts";
 import type { Connections } from "./connections.ts";
 import { busy, conflict, invalid, messageOf, notFound } from "./errors.ts";
 import { KeyedLock } from "./lock.ts";
-import { bindMount, unmountPath } from "./mountops.ts";
-import { type StateStore, totalMounts, type VolumeRecord } from "./state.ts";
+import { bindMount, unmountPath, verifyBind } from "./mountops.ts";
+import { totalMounts, type VolumeRecord } from "./state/records.ts";
+import type { StateStore } from "./state/store.ts";
+import { infoOf, statusOf, type VolumeInfo } from "./status.ts";
 import { parseCreate, Resolver, sourceIn } from "./volumes.ts";
 
 export interface DriverSettings {
@@ -22,21 +25,7 @@ export interface DriverSettings {
   readonly allowInlineSecrets: boolean;
 }
 
-export interface VolumeStatus {
-  readonly backend: string;
-  readonly target?: string;
-  readonly mounted: boolean;
-  readonly mounts: number;
-  readonly health: string;
-  readonly lastError?: string;
-}
-
-export interface VolumeInfo {
-  readonly Name: string;
-  readonly Mountpoint: string;
-  readonly CreatedAt: string;
-  readonly Status?: VolumeStatus;
-}
+type Counts = Readonly<Record<string, number>>;
 
 function sameOptions(a: Options, b: Options): boolean {
   const ka = Object.keys(a).sort();
@@ -44,12 +33,19 @@ function sameOptions(a: Options, b: Options): boolean {
   return ka.length === kb.length && ka.every((k, i) => k === kb[i] && a[k] === b[k]);
 }
 
+/** `counts` with one more (delta 1) or one less (delta -1) mount under `id`. */
+function counted(counts: Counts, id: string, delta: 1 | -1): Counts {
+  const next = { ...counts, [id]: (counts[id] ?? 0) + delta };
+  if ((next[id] ?? 0) <= 0) delete next[id];
+  return next;
+}
+
 export class Driver {
   readonly resolver: Resolver;
   private readonly lock = new KeyedLock();
   /** The last mount failure of each volume, shown in Status until a mount succeeds. */
   private readonly lastErrors = new Map<string, string>();
-  private listCache: string | undefined;
+  private listCache: { version: number; json: string } | undefined;
 
   constructor(
     private readonly state: StateStore,
@@ -71,13 +67,13 @@ export class Driver {
   }
 
   backendOf(name: string): string | undefined {
-    return this.state.volumes.get(name)?.backend;
+    return this.state.get(name)?.backend;
   }
 
   async create(name: string, opts: Options): Promise<void> {
     const { backend, spec, options, secrets } = parseCreate(this.backends, name, opts, this.settings);
     await this.lock.run(name, async () => {
-      const existing = this.state.volumes.get(name);
+      const existing = this.state.get(name);
       if (existing) {
         if (sameOptions(existing.options, options) && sameOptions(existing.secrets, secrets)) return;
         throw conflict(
@@ -88,66 +84,56 @@ export class Driver {
       const subdir = await backend.preflight(spec, this.ctx, deadline);
       await mkdir(this.mountpoint(name), { recursive: true, mode: 0o755 });
       const createdAt = new Date().toISOString();
-      this.state.volumes.set(name, {
-        name,
-        backend: backend.name,
-        options,
-        secrets,
-        createdAt,
-        subdir,
-        mounts: {},
+      const record = { name, backend: backend.name, options, secrets, createdAt, subdir, mounts: {} };
+      await this.state.put(record).catch(async (err: unknown) => {
+        await rmdir(this.mountpoint(name)).catch(() => {});
+        throw err;
       });
-      await this.state.save();
     });
   }
 
   async remove(name: string): Promise<void> {
     await this.lock.run(name, async () => {
-      const record = this.state.volumes.get(name);
+      const record = this.state.get(name);
       if (!record) return;
       const count = totalMounts(record);
       if (count > 0)
         throw busy(`volume ${name} is in use (${count} mount(s)): stop the containers using it first`);
       await unmountPath(this.ctx, this.mountpoint(name));
-      await rmdir(this.mountpoint(name)).catch((err: NodeJS.ErrnoException) => {
-        if (err.code !== "ENOENT") throw err;
-      });
-      this.state.volumes.delete(name);
+      await this.state.remove(name);
       this.lastErrors.delete(name);
-      this.listCache = undefined;
-      await this.state.save();
+      await rmdir(this.mountpoint(name)).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== "ENOENT") this.ctx.log.warn({ volume: name, err: err.message }, "mountpoint left");
+      });
     });
   }
 
   async mount(name: string, id: string, signal?: AbortSignal): Promise<string> {
     return this.lock.run(name, async () => {
       const record = this.record(name);
-      const target = this.mountpoint(name);
-      const liveness = await this.ctx.mounts.probe(target);
-      if (liveness !== "live") {
-        if (liveness === "stale") await unmountPath(this.ctx, target);
-        await this.attach(record, { timeoutMs: this.settings.mountTimeoutMs, ...(signal && { signal }) });
-        // Docker never sends Unmount for a Mount it gave up on: do not keep the reference.
-        if (signal?.aborted && totalMounts(record) === 0) {
-          await this.detach(record);
-          throw invalid(`mount of ${name} was aborted by Docker`);
-        }
+      const attached = await this.ensureAttached(record, signal);
+      // Docker never sends Unmount for a Mount it gave up on: do not keep the reference.
+      if (signal?.aborted) {
+        if (attached && totalMounts(record) === 0) await this.detach(record);
+        throw invalid(`mount of ${name} was aborted by Docker`);
       }
-      record.mounts[id] = (record.mounts[id] ?? 0) + 1;
-      await this.state.save();
-      return target;
+      try {
+        await this.state.setMounts(name, counted(record.mounts, id, 1));
+      } catch (err) {
+        if (attached && totalMounts(record) === 0) await this.detach(record);
+        throw err;
+      }
+      return this.mountpoint(name);
     });
   }
 
   async unmount(name: string, id: string): Promise<void> {
     await this.lock.run(name, async () => {
       const record = this.record(name);
-      const count = record.mounts[id];
-      if (count === undefined) return;
-      if (count > 1) record.mounts[id] = count - 1;
-      else delete record.mounts[id];
-      await this.state.save();
-      if (totalMounts(record) === 0) await this.detach(record);
+      if (record.mounts[id] === undefined) return;
+      const counts = counted(record.mounts, id, -1);
+      await this.state.setMounts(name, counts);
+      if (totalMounts({ mounts: counts }) === 0) await this.detach(record);
     });
   }
 
@@ -158,86 +144,73 @@ export class Driver {
 
   get(name: string): VolumeInfo {
     const record = this.record(name);
-    return { ...this.info(record), Status: this.status(record) };
+    const info = infoOf(record, this.mountpoint(name));
+    return { ...info, Status: statusOf(record, this.resolver, this.connections, this.lastErrors) };
   }
 
-  /** The List answer, serialized once per change of the volume set: `docker volume ls` on 10,000 volumes stays cheap. */
+  /** The List answer, serialized once per change of the state: `docker volume ls` on 10,000 volumes stays cheap. */
   listJson(): string {
-    if (this.listCache === undefined) {
+    const version = this.state.version;
+    if (this.listCache?.version !== version) {
       const volumes: VolumeInfo[] = [];
-      for (const record of this.state.volumes.values()) volumes.push(this.info(record));
-      this.listCache = JSON.stringify({ Volumes: volumes });
+      for (const record of this.state.values()) volumes.push(infoOf(record, this.mountpoint(record.name)));
+      this.listCache = { version, json: JSON.stringify({ Volumes: volumes }) };
     }
-    return this.listCache;
+    return this.listCache.json;
+  }
+
+  /** Make the volume's mountpoint live; true when this call had to (re)attach it. */
+  async ensureAttached(record: VolumeRecord, signal?: AbortSignal): Promise<boolean> {
+    const target = this.mountpoint(record.name);
+    const liveness = await this.ctx.mounts.probe(target);
+    if (liveness === "live") return false;
+    if (liveness === "stale") await unmountPath(this.ctx, target);
+    await this.attach(record, { timeoutMs: this.settings.mountTimeoutMs, ...(signal && { signal }) });
+    return true;
   }
 
   /** Bind the volume's directory inside its (possibly new) connection at its mountpoint. */
   async attach(record: VolumeRecord, deadline: Deadline): Promise<void> {
     const { backend, spec, key, readOnly } = this.resolver.resolve(record);
-    let connDir: string;
+    const target = this.mountpoint(record.name);
     try {
-      connDir = await this.connections.acquire(backend, spec, record.name, deadline);
-    } catch (err) {
-      this.lastErrors.set(record.name, messageOf(err));
-      throw err;
-    }
-    try {
-      const source = sourceIn(connDir, record.subdir);
-      // A symlink on the remote side must not lead the bind outside the connection.
-      const [realSource, realConn] = await Promise.all([realpath(source), realpath(connDir)]);
-      if (realSource !== realConn && !realSource.startsWith(`${realConn}/`)) {
-        throw invalid(
-          `the directory of volume ${record.name} is a symlink leading outside its share: refusing to mount it`,
-        );
+      const connDir = await this.connections.acquire(backend, spec, record.name, deadline);
+      try {
+        await mkdir(target, { recursive: true, mode: 0o755 });
+        await bindMount(this.ctx, sourceIn(connDir, record.subdir), target, readOnly);
+        // Bind exactly what was checked: the new mount must show a directory of the connection's own file system.
+        await verifyBind(this.ctx, target, connDir, record.name);
+      } catch (err) {
+        await this.connections.release(key, record.name);
+        throw err;
       }
-      await mkdir(this.mountpoint(record.name), { recursive: true, mode: 0o755 });
-      await bindMount(this.ctx, source, this.mountpoint(record.name), readOnly);
       this.lastErrors.delete(record.name);
     } catch (err) {
       this.lastErrors.set(record.name, messageOf(err));
-      await this.connections.release(key, record.name);
       throw err;
     }
   }
 
+  /** Take the volume's bind down and release its connection; both are tried even if one fails. */
   async detach(record: VolumeRecord): Promise<void> {
-    await unmountPath(this.ctx, this.mountpoint(record.name));
+    const unbound = unmountPath(this.ctx, this.mountpoint(record.name)).catch((err: unknown) => err);
+    const failure = await unbound;
     const resolved = this.resolver.tryResolve(record);
     if ("key" in resolved) await this.connections.release(resolved.key, record.name);
+    if (failure !== undefined) throw failure;
+  }
+
+  find(name: string): VolumeRecord | undefined {
+    return this.state.get(name);
+  }
+
+  records(): IterableIterator<VolumeRecord> {
+    return this.state.values();
   }
 
   private record(name: string): VolumeRecord {
-    const record = this.state.volumes.get(name);
+    const record = this.state.get(name);
     if (!record) throw notFound(`no such volume: ${name}`);
     return record;
-  }
-
-  private info(record: VolumeRecord): VolumeInfo {
-    return { Name: record.name, Mountpoint: this.mountpoint(record.name), CreatedAt: record.createdAt };
-  }
-
-  private status(record: VolumeRecord): VolumeStatus {
-    const mounts = totalMounts(record);
-    const resolved = this.resolver.tryResolve(record);
-    if ("error" in resolved) {
-      return {
-        backend: record.backend,
-        mounted: mounts > 0,
-        mounts,
-        health: "invalid",
-        lastError: resolved.error,
-      };
-    }
-    const conn = this.connections.health(resolved.key);
-    const lastError = conn.lastError ?? this.lastErrors.get(record.name);
-    const health = conn.health === "unmounted" && lastError !== undefined ? "down" : conn.health;
-    return {
-      backend: record.backend,
-      target: resolved.target,
-      mounted: mounts > 0,
-      mounts,
-      health,
-      ...(lastError !== undefined && { lastError }),
-    };
   }
 }

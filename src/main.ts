@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * Composition root: config -> logger -> state -> app -> listen -> reconcile -> signals.
+ * Composition root: config -> logger -> state -> app -> listen -> restore -> signals.
  * Listening comes before any remount: dockerd disables a managed plugin that
  * is not answering within ~10 s of start.
  */
@@ -17,14 +17,12 @@ import { messageOf } from "./errors.ts";
 import { planListen } from "./listen.ts";
 import { createLogger } from "./logger.ts";
 import { systemMountTable } from "./mountinfo.ts";
-import { findCheckDirs, reconcile } from "./reconcile.ts";
-import { StateStore } from "./state.ts";
+import { findCheckDirs, restore } from "./restore.ts";
+import { StateStore } from "./state/store.ts";
 import { within } from "./time.ts";
 
 /** dockerd waits 10 s after SIGTERM before SIGKILL: finish well inside that. */
 const SHUTDOWN_GRACE_MS = 8000;
-/** How often mounts in use are probed for Status (a probe is one statfs per connection). */
-const HEALTH_INTERVAL_MS = 30_000;
 
 async function prepareDirs(config: Config): Promise<string> {
   await mkdir(join(config.root, "conns"), { recursive: true, mode: 0o700 });
@@ -49,9 +47,10 @@ async function main(): Promise<void> {
   const started = performance.now();
   const log = createLogger(config.logLevel, config.logFormat);
   const workDir = await prepareDirs(config);
+  const runner = createRunner(workDir);
   const ctx: BackendContext = {
-    runner: createRunner(workDir),
-    mounts: systemMountTable(),
+    runner,
+    mounts: systemMountTable(runner),
     log,
     secretsDir: config.secretsDir,
     workDir,
@@ -62,39 +61,44 @@ async function main(): Promise<void> {
   const driver = new Driver(state, connections, createRegistry(), ctx, config);
   const checkDirs = await findCheckDirs(workDir); // before listening: a new Create's are not leftovers
   const plan = await planListen(config, process.env);
-  const app = buildApp(driver, log, plan.https);
+  const stopping = new AbortController();
+  const app = buildApp(driver, log, { ...(plan.https && { https: plan.https }), stopping: stopping.signal });
   await app.ready();
   await plan.start(app.server);
   log.info(
     {
       address: plan.address,
       root: config.root,
-      volumes: state.volumes.size,
+      volumes: state.size,
       ms: Math.round(performance.now() - started),
     },
     "listening",
   );
 
-  const reconciling = reconcile(
-    { driver, state, connections, ctx, root: config.root, mountTimeoutMs: config.mountTimeoutMs },
-    checkDirs,
-  )
+  const deps = { driver, connections, ctx, mountTimeoutMs: config.mountTimeoutMs, signal: stopping.signal };
+  void restore(deps, checkDirs)
     .then((report) => log.info(report, "reconciled mounts after start"))
     .catch((err) => log.error({ err: messageOf(err) }, "reconcile failed"));
 
-  const health = setInterval(() => void connections.checkHealth(), HEALTH_INTERVAL_MS);
+  const health = setInterval(() => void connections.checkHealth(), config.healthIntervalMs);
   health.unref();
 
+  // Every change is durable when it is answered, so stopping has nothing to save: it aborts what is in
+  // flight (a Mount on a hung backend rolls back now), lets the answers go out, and exits.
   const stop = async (signal: string) => {
     log.info({ signal }, "stopping");
-    const force = setTimeout(() => process.exit(1), SHUTDOWN_GRACE_MS);
+    const force = setTimeout(() => {
+      log.warn("requests still running at the shutdown deadline: exiting anyway");
+      process.exit(1);
+    }, SHUTDOWN_GRACE_MS);
     force.unref();
-    await within(reconciling, 1000);
-    // Requests in flight finish; keep-alive connections (dockerd keeps them) are closed once idle.
+    stopping.abort();
+    clearInterval(health);
+    // Keep-alive connections (dockerd keeps them) are closed once idle.
     const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
     await app.close();
     clearInterval(sweep);
-    await state.save();
+    await within(state.close(), 1000);
     log.info("stopped");
     process.exit(0);
   };

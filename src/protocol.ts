@@ -36,17 +36,23 @@ export function parseBody(text: string): Body {
   return value as Body;
 }
 
+/** Docker's own limits: names are at most 255 characters, mount IDs are 64 hex digits. */
+const MAX_NAME = 255;
+const MAX_ID = 256;
+
 export function nameOf(body: Body): string {
   const name = body.Name;
   if (typeof name !== "string" || name === "") {
     throw invalid("request has no volume Name (an empty body is a retried request): try again");
   }
+  if (name.length > MAX_NAME) throw invalid(`invalid volume name: longer than ${MAX_NAME} characters`);
   return name;
 }
 
 export function idOf(body: Body): string {
   const id = body.ID;
   if (typeof id !== "string") throw invalid("request has no mount ID");
+  if (id.length > MAX_ID) throw invalid(`mount ID is longer than ${MAX_ID} characters`);
   return id;
 }
 

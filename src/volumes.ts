@@ -1,9 +1,12 @@
-/** Resolving a stored volume to its backend, typed spec and connection key, cached per record. */
+/**
+ * Resolving a stored volume to its backend, typed spec and connection key, cached by its options
+ * object (records are replaced on every mount count change; their options stay the same object).
+ */
 import { join, resolve } from "node:path";
 import { type Backend, isValidName, parseBool } from "./backends/backend.ts";
 import type { Registry } from "./backends/index.ts";
 import { invalid, messageOf } from "./errors.ts";
-import type { VolumeRecord } from "./state.ts";
+import type { VolumeRecord } from "./state/records.ts";
 
 export interface Resolved {
   readonly backend: Backend;
@@ -14,13 +17,13 @@ export interface Resolved {
 }
 
 export class Resolver {
-  private readonly cache = new WeakMap<VolumeRecord, Resolved>();
+  private readonly cache = new WeakMap<object, Resolved>();
 
   constructor(private readonly backends: Registry) {}
 
   /** Throws `invalid` when a stored volume no longer parses (e.g. an option was dropped in an upgrade). */
   resolve(record: VolumeRecord): Resolved {
-    const hit = this.cache.get(record);
+    const hit = this.cache.get(record.options);
     if (hit) return hit;
     const backend = this.backends.get(record.backend);
     if (!backend)
@@ -34,7 +37,7 @@ export class Resolver {
       readOnly: parseBool("ro", record.options.ro, false),
       target: backend.describe(spec),
     };
-    this.cache.set(record, resolved);
+    this.cache.set(record.options, resolved);
     return resolved;
   }
 

@@ -15,6 +15,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { readState } from "../../src/state/load.ts";
 import {
   type Dockerd,
   type DockerResult,
@@ -248,8 +249,7 @@ describe.skipIf(!canRun)("managed plugin: build, registry, install, upgrade", ()
     // It really went over sshfs to the "remote" directory, as the ssh user.
     expect(await readFile(join(remote, "hello.txt"), "utf8")).toBe("hello from a container\n");
     // The state lives in the host directory the operator chose.
-    const state = JSON.parse(await readFile(join(stateDir, "state.json"), "utf8"));
-    expect(state.volumes.map((v: { name: string }) => v.name)).toEqual(["v1"]);
+    expect([...(await readState(stateDir)).keys()]).toEqual(["v1"]);
   });
 
   it("refuses a plain disable while volumes exist", async () => {
@@ -274,8 +274,7 @@ describe.skipIf(!canRun)("managed plugin: build, registry, install, upgrade", ()
     expect(await volumes()).toContain(`${ref} v1`);
     expect(await readBack("v1")).toBe("hello from a container");
     ok(await docker(["rm", "-f", holder]), "docker rm -f");
-    const state = JSON.parse(await readFile(join(stateDir, "state.json"), "utf8"));
-    const counts = state.volumes.find((v: { name: string }) => v.name === "v1")?.mounts ?? {};
+    const counts = (await readState(stateDir)).get("v1")?.mounts ?? {};
     expect(Object.values(counts as Record<string, number>).reduce((a, b) => a + b, 0)).toBe(0);
   });
 

@@ -8,7 +8,7 @@
  * signal leaves its mount dead (stale), one that exits by itself takes its mount with it, and
  * one whose mount is unmounted exits.
  */
-import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { BackendContext } from "../../src/backends/backend.ts";
 import type { CommandRunner, Helper, RunOptions, RunResult, StartOptions } from "../../src/command.ts";
@@ -48,6 +48,7 @@ export interface FakeHelper extends Call {
 
 const HELPER_DELAY_MS = 10;
 let nextPid = 4000;
+let nextDev = 100;
 
 export class FakeHost {
   readonly calls: Call[] = [];
@@ -60,6 +61,8 @@ export class FakeHost {
   readonly servers = new Map<string, Set<string>>();
   /** Faults by mount source. */
   readonly faults = new Map<string, Fault>();
+  /** Servers whose fakefs mount succeeds, this many ms later. */
+  readonly slow = new Map<string, number>();
   /** Paths whose plain umount fails as busy. */
   readonly busy = new Set<string>();
   readonly helpers: FakeHelper[] = [];
@@ -75,6 +78,7 @@ export class FakeHost {
 
   readonly mounts: MountTable = {
     entries: async () => [...[...this.under.values()].flat(), ...this.table.values()],
+    find: async (path) => this.table.get(path),
     probe: async (path): Promise<Liveness> => {
       if (!this.table.has(path)) return "absent";
       return this.stale.has(path) ? "stale" : "live";
@@ -114,7 +118,13 @@ export class FakeHost {
     const ok = { code: 0, stdout: "", stderr: "" };
     const target = args[args.length - 1] ?? "";
     if (file === "mount" && args[0] === "--bind") {
-      this.attach({ mountPoint: target, fsType: "bind", source: args[1] ?? "", options: "rw" });
+      this.attach({
+        mountPoint: target,
+        fsType: "bind",
+        source: args[1] ?? "",
+        options: "rw",
+        ...this.bindOf(args[1] ?? ""),
+      });
       return ok;
     }
     if (file === "mount" && args[0] === "-o") {
@@ -212,10 +222,7 @@ export class FakeHost {
         return;
       }
       const entry = { mountPoint: target, fsType: `fuse.${file}`, source, options: opts.join(",") };
-      if (fault === undefined || fault.mountFirst) {
-        this.attach(entry, this.servers.get(source));
-        mounted = entry;
-      }
+      if (fault === undefined || fault.mountFirst) mounted = this.attach(entry, this.servers.get(source));
       if (fault === undefined) return;
       setTimeout(
         () => {
@@ -232,8 +239,33 @@ export class FakeHost {
     return { pid: helper.pid, exited, output: () => output, kill };
   }
 
+  /**
+   * Where a bind of `source` really lands, as the kernel resolves it (symlinks followed): the
+   * file system of the fake mount holding that path, or the host's own.
+   */
+  private bindOf(source: string): Pick<MountEntry, "dev" | "root"> {
+    let real: string;
+    try {
+      real = realpathSync(source);
+    } catch {
+      real = source;
+    }
+    let best: MountEntry | undefined;
+    for (const e of this.table.values()) {
+      const inside = real === e.mountPoint || real.startsWith(`${e.mountPoint}/`);
+      if (inside && (best === undefined || e.mountPoint.length > best.mountPoint.length)) best = e;
+    }
+    if (!best) return { dev: "8:1", root: real };
+    const rel = real.slice(best.mountPoint.length);
+    return { dev: best.dev, root: best.root === "/" ? rel || "/" : `${best.root}${rel}` };
+  }
+
   /** Put `entry` on top of whatever is mounted at its mountpoint; `dirs` appear inside it. */
-  private attach(entry: MountEntry, dirs?: Iterable<string>): void {
+  private attach(
+    given: Omit<MountEntry, "dev" | "root"> & Partial<MountEntry>,
+    dirs?: Iterable<string>,
+  ): MountEntry {
+    const entry: MountEntry = { dev: `0:${nextDev++}`, root: "/", ...given };
     const path = entry.mountPoint;
     const below = this.table.get(path);
     if (below !== undefined) this.under.set(path, [...(this.under.get(path) ?? []), below]);
@@ -245,6 +277,7 @@ export class FakeHost {
       made.push(join(path, dir.split("/")[0] ?? dir));
     }
     if (made.length > 0) this.shown.set(path, made);
+    return entry;
   }
 
   /** Unmount the top mount at `path`; the one under it, if any, shows again. */
@@ -273,6 +306,11 @@ export class FakeHost {
     if (fault === "fail") {
       return { code: 1, stdout: "", stderr: `fakefs: login refused for password ${options.stdin ?? ""}\n` };
     }
+    const delay = this.slow.get(server);
+    if (delay !== undefined) await new Promise((r) => setTimeout(r, delay));
+    // As the kernel: the mountpoint must exist when the mount happens.
+    if (!existsSync(target))
+      return { code: 32, stdout: "", stderr: `fakefs: mount point ${target} does not exist\n` };
     for (const dir of this.servers.get(server) ?? []) mkdirSync(join(target, dir), { recursive: true });
     this.attach({ mountPoint: target, fsType: "fuse.fakefs", source: server, options: args[1] ?? "" });
     return { code: 0, stdout: "", stderr: "" };

@@ -7,8 +7,8 @@ import { buildApp } from "../../src/app.ts";
 import type { BackendContext } from "../../src/backends/backend.ts";
 import { Connections } from "../../src/connections.ts";
 import { Driver } from "../../src/driver.ts";
-import { type ReconcileReport, reconcile } from "../../src/reconcile.ts";
-import { StateStore } from "../../src/state.ts";
+import { type RestoreReport, restore } from "../../src/restore.ts";
+import { StateStore } from "../../src/state/store.ts";
 import { fakeBackend } from "./backend.ts";
 import { FakeHost } from "./host.ts";
 import { captureLog } from "./log.ts";
@@ -70,13 +70,16 @@ export async function makeWorld(options: WorldOptions = {}): Promise<World> {
     logs,
     async close() {
       await app.close();
+      await state.close();
       if (!options.dir) await rm(dir, { recursive: true, force: true });
     },
   };
 }
 
-/** Run the after-start reconcile on a world, as main.ts does. */
-export function reconcileWorld(w: World, checkDirs: readonly string[] = []): Promise<ReconcileReport> {
-  const deps = { driver: w.driver, state: w.state, connections: w.connections, ctx: w.ctx, root: w.root };
-  return reconcile({ ...deps, mountTimeoutMs: 2000 }, checkDirs);
+/** Run the after-start restore on a world, as main.ts does. */
+export function reconcileWorld(w: World, checkDirs: readonly string[] = []): Promise<RestoreReport> {
+  return restore(
+    { driver: w.driver, connections: w.connections, ctx: w.ctx, mountTimeoutMs: 2000 },
+    checkDirs,
+  );
 }

@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readState } from "../../src/state/load.ts";
 import { call } from "../support/client.ts";
 import { tierCanRun } from "../support/prereq.ts";
 import { freePort } from "../support/sshd.ts";
@@ -88,9 +89,9 @@ describe.runIf(canRun)("daemon process", () => {
     await Promise.all(inFlight);
     expect(ended.code).toBe(0);
     expect(ended.ms).toBeLessThan(10_000);
-    const state = JSON.parse(await readFile(join(v.stateDir, "state.json"), "utf8"));
+    const state = { volumes: [...(await readState(v.stateDir)).values()] };
     expect(state.volumes).toHaveLength(1000);
-    expect(state.volumes.find((x: { name: string }) => x.name === "vol7").mounts).toEqual({});
+    expect(state.volumes.find((x) => x.name === "vol7")?.mounts).toEqual({});
     await v.restart();
   });
 });
@@ -124,7 +125,7 @@ describe.runIf(canRun)("configuration and listening", () => {
     }).catch((e: { code: number; stderr: string }) => e);
     expect(failed).toMatchObject({
       code: 2,
-      stderr: expect.stringMatching(/mountTimeout: must be a whole number of seconds from 1 to 28/),
+      stderr: expect.stringMatching(/VOLGATE_MOUNT_TIMEOUT: must be a whole number of seconds from 1 to 28/),
     });
   });
 

@@ -83,7 +83,7 @@ export async function realMachine(helper: string | undefined): Promise<Machine> 
   const d = await dirs("volgate-conformance-real-");
   const { log, lines } = captureLog();
   const calls: RecordedCall[] = [];
-  const mounts = systemMountTable();
+  const mounts = systemMountTable(createRunner(d.workDir));
   return {
     root: d.root,
     secretsDir: d.secretsDir,

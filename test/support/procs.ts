@@ -1,6 +1,6 @@
 /** What the real machine shows: processes and their command lines, mount entries, and waiting for a change. */
 import { readdir, readFile } from "node:fs/promises";
-import { type MountEntry, systemMountTable } from "../../src/mountinfo.ts";
+import { findInMountInfo, type MountEntry } from "../../src/mountinfo.ts";
 
 export interface Process {
   readonly pid: number;
@@ -24,7 +24,7 @@ export async function helpersFor(name: string, target: string): Promise<Process[
 }
 
 export async function mountEntry(target: string): Promise<MountEntry | undefined> {
-  return (await systemMountTable().entries()).find((e) => e.mountPoint === target);
+  return await readFile("/proc/self/mountinfo", "utf8").then((text) => findInMountInfo(text, target));
 }
 
 /** True as soon as `check` is, or its last answer after `ms`. */

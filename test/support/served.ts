@@ -1,8 +1,8 @@
 /** A fake-host volgate listening on a real unix socket, with the invariant check of SANITY.md. */
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { expect } from "vitest";
-import { totalMounts } from "../../src/state.ts";
+import { readState } from "../../src/state/load.ts";
+import { totalMounts } from "../../src/state/records.ts";
 import { makeWorld, type World, type WorldOptions } from "../fakes/world.ts";
 import { type Answer, type CallOptions, call } from "./client.ts";
 
@@ -22,12 +22,10 @@ export async function serve(options: WorldOptions = {}): Promise<Served> {
     socket,
     call: (path, body, callOptions) => call(socket, path, body, callOptions),
     async checkInvariants() {
-      const onDisk = JSON.parse(await readFile(join(world.stateDir, "state.json"), "utf8").catch(() => "{}"));
-      const diskVolumes = new Map<string, { mounts: Record<string, number> }>(
-        (onDisk.volumes ?? []).map((v: { name: string }) => [v.name, v]),
-      );
-      expect([...diskVolumes.keys()].sort()).toEqual([...world.state.volumes.keys()].sort());
-      for (const record of world.state.volumes.values()) {
+      const diskVolumes = await readState(world.stateDir);
+      const known = [...world.state.values()];
+      expect([...diskVolumes.keys()].sort()).toEqual(known.map((r) => r.name).sort());
+      for (const record of known) {
         expect(diskVolumes.get(record.name)?.mounts).toEqual(record.mounts);
         const mounted = world.host.table.has(world.driver.mountpoint(record.name));
         expect(mounted, `volume ${record.name} mounted`).toBe(totalMounts(record) > 0);
@@ -37,7 +35,7 @@ export async function serve(options: WorldOptions = {}): Promise<Served> {
       }
       const connMounts = [...world.host.table.keys()].filter((p) => p.startsWith(join(world.root, "conns")));
       const needed = new Set(
-        [...world.state.volumes.values()]
+        known
           .filter((r) => totalMounts(r) > 0)
           .map((r) => world.connections.dirOf(world.driver.resolver.resolve(r).key)),
       );

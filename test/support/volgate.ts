@@ -5,10 +5,11 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { appendFile, mkdir, mkdtemp, readFile, unlink } from "node:fs/promises";
+import { appendFile, mkdir, mkdtemp, unlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { readState as readStateDir } from "../../src/state/load.ts";
 import { mountsUnder, removeDirSafely, run } from "./dockerd.ts";
 
 export const DIST_MAIN = resolve(dirname(fileURLToPath(import.meta.url)), "../../dist/main.js");
@@ -26,7 +27,6 @@ export interface VolgateOptions {
 }
 
 export interface StateFile {
-  version: number;
   volumes: Array<{
     name: string;
     backend: string;
@@ -190,10 +190,9 @@ export async function startVolgate(options: VolgateOptions = {}): Promise<Volgat
     return { ...result, ms: Math.round(performance.now() - started) };
   };
 
-  const readState = async (): Promise<StateFile> => {
-    const text = await readFile(join(stateDir, "state.json"), "utf8").catch(() => "");
-    return text === "" ? { version: 0, volumes: [] } : (JSON.parse(text) as StateFile);
-  };
+  const readState = async (): Promise<StateFile> => ({
+    volumes: [...(await readStateDir(stateDir)).values()],
+  });
 
   process.once("exit", () => child?.kill("SIGKILL"));
   try {

@@ -22,7 +22,7 @@ describe("concurrency", () => {
       Array.from({ length: 50 }, () => served.call("/VolumeDriver.Create", create("x"))),
     );
     expect(answers.map((a) => a.status)).toEqual(Array(50).fill(200));
-    expect(served.state.volumes.size).toBe(1);
+    expect(served.state.size).toBe(1);
     await served.checkInvariants();
   });
 
@@ -55,7 +55,7 @@ describe("concurrency", () => {
         }
       }),
     );
-    expect(served.state.volumes.get("v")?.mounts).toEqual(Object.fromEntries(model));
+    expect(served.state.get("v")?.mounts).toEqual(Object.fromEntries(model));
     await served.checkInvariants();
   });
 

@@ -54,7 +54,7 @@ describe("mount and unmount", () => {
     await mount("b");
     await unmount("a");
     expect(isMounted()).toBe(true);
-    expect(s.state.volumes.get("v")?.mounts).toEqual({ b: 1 });
+    expect(s.state.get("v")?.mounts).toEqual({ b: 1 });
     await unmount("b");
   });
 
@@ -77,7 +77,7 @@ describe("mount and unmount", () => {
     expect(answer.status).toBe(500);
     expect(answer.json.Err).toMatch(/did not finish/);
     expect(performance.now() - started).toBeLessThan(3000);
-    expect(s.state.volumes.get("v")?.mounts).toEqual({});
+    expect(s.state.get("v")?.mounts).toEqual({});
     expect(s.host.table.size).toBe(0);
   });
 
@@ -91,7 +91,7 @@ describe("mount and unmount", () => {
       .poll(() => s.logs.some((l) => l.kind === "timeout" && /cancelled/.test(String(l.err))))
       .toBe(true);
     await s.driver.exclusive("v", async () => {}); // the mount has finished rolling back
-    expect(s.state.volumes.get("v")?.mounts).toEqual({});
+    expect(s.state.get("v")?.mounts).toEqual({});
     expect(s.host.table.size).toBe(0);
   });
 
@@ -108,7 +108,7 @@ describe("mount and unmount", () => {
 
   it("shows a connection that stopped answering in Status after a health check", async () => {
     await mount("a");
-    const record = s.state.volumes.get("v");
+    const record = s.state.get("v");
     if (!record) throw new Error("missing");
     const connDir = s.connections.dirOf(s.driver.resolver.resolve(record).key);
     s.host.stale.add(connDir);
@@ -153,7 +153,7 @@ describe("mount and unmount", () => {
   it("never binds through a symlink that leads outside the connection", async () => {
     // The remote side replaced the volume's directory by a symlink to / after create.
     s.host.servers.set("srv", new Set([]));
-    const record = s.state.volumes.get("v");
+    const record = s.state.get("v");
     if (!record) throw new Error("missing");
     const connDir = s.connections.dirOf(s.driver.resolver.resolve(record).key);
     await mkdir(connDir, { recursive: true });
@@ -171,7 +171,7 @@ describe("remove", () => {
     const answer = await s.call("/VolumeDriver.Remove", { Name: "v" });
     expect(answer.status).toBe(500);
     expect(answer.json.Err).toMatch(/in use \(1 mount\(s\)\): stop the containers/);
-    expect(s.state.volumes.get("v")?.mounts).toEqual({ a: 1 });
+    expect(s.state.get("v")?.mounts).toEqual({ a: 1 });
     await unmount("a");
   });
 

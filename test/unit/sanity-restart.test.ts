@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promis
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { findCheckDirs } from "../../src/reconcile.ts";
+import { findCheckDirs } from "../../src/restore.ts";
 import { FakeHost } from "../fakes/host.ts";
 import { reconcileWorld } from "../fakes/world.ts";
 import { create, type Served, serve } from "../support/served.ts";
@@ -89,7 +89,14 @@ describe("restart", () => {
   it("takes down connection mounts no volume uses", async () => {
     const orphan = join(s.root, "conns", "0123456789abcdef");
     await mkdir(orphan, { recursive: true });
-    host.table.set(orphan, { mountPoint: orphan, fsType: "fuse.fakefs", source: "srv", options: "" });
+    host.table.set(orphan, {
+      mountPoint: orphan,
+      fsType: "fuse.fakefs",
+      source: "srv",
+      options: "",
+      root: "/",
+      dev: "0:7",
+    });
     await restart();
     expect(await reconcileWorld(s)).toMatchObject({ cleaned: 1 });
     expect(host.table.has(orphan)).toBe(false);
@@ -99,7 +106,14 @@ describe("restart", () => {
   it("takes down check mounts a crash left in the work dir, listed before listening", async () => {
     const left = join(s.ctx.workDir, "nfs-check-AbC123");
     await mkdir(left, { recursive: true });
-    host.table.set(left, { mountPoint: left, fsType: "nfs4", source: "srv:/exports", options: "" });
+    host.table.set(left, {
+      mountPoint: left,
+      fsType: "nfs4",
+      source: "srv:/exports",
+      options: "",
+      root: "/",
+      dev: "0:8",
+    });
     await restart();
     const checkDirs = await findCheckDirs(s.ctx.workDir);
     expect(checkDirs).toEqual([left]);
@@ -114,7 +128,7 @@ describe("restart", () => {
     await s.close();
     await writeFile(join(s.stateDir, "state.json"), '{"version":1,"volumes":[{"na');
     s = await serve({ dir, host });
-    expect(s.state.volumes.size).toBe(0);
+    expect(s.state.size).toBe(0);
     const files = await readdir(s.stateDir);
     const quarantined = files.find((f) => f.startsWith("state.json.corrupt-"));
     expect(quarantined).toBeDefined();

@@ -64,7 +64,7 @@ describe("wire", () => {
     const answer = await s.call("/VolumeDriver.Create", undefined, { raw });
     expect(answer.status).toBe(500);
     expect(answer.json.Err).toMatch(message);
-    expect(s.state.volumes.size).toBe(0);
+    expect(s.state.size).toBe(0);
   });
 
   it.each([null, undefined])("accepts Opts %s for an error about the missing backend", async (opts) => {

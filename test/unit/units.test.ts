@@ -4,7 +4,7 @@ import { checkAllowed, isValidName, parseBool, parseCommon } from "../../src/bac
 import { helpText, loadConfig } from "../../src/config.ts";
 import { redact } from "../../src/errors.ts";
 import { KeyedLock } from "../../src/lock.ts";
-import { parseMountInfo } from "../../src/mountinfo.ts";
+import { findInMountInfo, parseMountInfo } from "../../src/mountinfo.ts";
 import { optionsOf, parseBody } from "../../src/protocol.ts";
 import { sourceIn } from "../../src/volumes.ts";
 
@@ -28,12 +28,21 @@ describe("config", () => {
       VOLGATE_ALLOW_INLINE_SECRETS: "true",
     });
     expect(c).toMatchObject({ root: "/srv/vg", mountTimeoutMs: 5000, allowInlineSecrets: true });
+    expect(loadConfig({ VOLGATE_VERIFY_HOST_KEYS: "false", VOLGATE_INSECURE_TCP: "false" })).toMatchObject({
+      verifyHostKeys: false,
+      insecureTcp: false,
+    });
   });
 
   it.each([
-    [{ VOLGATE_MOUNT_TIMEOUT: "40" }, /mountTimeout.*from 1 to 28/],
-    [{ VOLGATE_ROOT: "relative/dir" }, /root.*absolute path/],
-    [{ VOLGATE_LOG_LEVEL: "loud" }, /logLevel/],
+    [{ VOLGATE_MOUNT_TIMEOUT: "40" }, /VOLGATE_MOUNT_TIMEOUT.*from 1 to 28/],
+    [{ VOLGATE_ROOT: "relative/dir" }, /VOLGATE_ROOT.*absolute path/],
+    [{ VOLGATE_LOG_LEVEL: "loud" }, /VOLGATE_LOG_LEVEL/],
+    [{ VOLGATE_INSECURE_TCP: "0" }, /VOLGATE_INSECURE_TCP: must be true or false/],
+    [{ VOLGATE_ALLOW_INLINE_SECRETS: "no" }, /VOLGATE_ALLOW_INLINE_SECRETS: must be true or false/],
+    [{ VOLGATE_VERIFY_HOST_KEYS: "off" }, /VOLGATE_VERIFY_HOST_KEYS: must be true or false/],
+    [{ VOLGATE_INSECURE_TCP: "" }, /VOLGATE_INSECURE_TCP: must be true or false/],
+    [{ VOLGATE_ALLOW_INLINE_SECRETS: "1" }, /VOLGATE_ALLOW_INLINE_SECRETS: must be true or false/],
   ])("rejects %j with a clear message", (env, message) => {
     expect(() => loadConfig(env)).toThrow(message);
   });
@@ -59,14 +68,37 @@ describe("mountinfo", () => {
       "",
     ].join("\n");
     expect(parseMountInfo(text)).toEqual([
-      { mountPoint: "/mnt/with space", fsType: "ext3", source: "/dev/root", options: "rw,noatime" },
+      {
+        mountPoint: "/mnt/with space",
+        fsType: "ext3",
+        source: "/dev/root",
+        options: "rw,noatime",
+        root: "/mnt1",
+        dev: "98:0",
+      },
       {
         mountPoint: "/mnt/volgate/conns/ab",
         fsType: "fuse.sshfs",
         source: "u@h:/",
         options: "rw,nosuid,nodev,relatime",
+        root: "/",
+        dev: "0:50",
       },
     ]);
+  });
+
+  it("finds the topmost mount at a path by text search, escapes included", () => {
+    const text = [
+      "36 35 98:0 / /mnt/with\\040space rw - ext3 /dev/root rw",
+      "37 36 0:51 /mnt/x /mnt/with\\040space/sub rw - tmpfs t rw",
+      "40 22 0:50 /mnt/x /mnt/x rw - fuse.sshfs a rw",
+      "41 40 0:52 / /mnt/x rw - fuse.sshfs b rw",
+      "",
+    ].join("\n");
+    expect(findInMountInfo(text, "/mnt/with space")?.dev).toBe("98:0");
+    expect(findInMountInfo(text, "/mnt/x")).toMatchObject({ source: "b", dev: "0:52" });
+    expect(findInMountInfo(text, "/mnt")).toBeUndefined();
+    expect(findInMountInfo(text, "/mnt/with space/sub")?.root).toBe("/mnt/x");
   });
 });
 

@@ -37,7 +37,7 @@ const { systemMountTable } = await load("mountinfo.js");
 const log = { trace() {}, debug() {}, info() {}, warn() {}, error() {}, fatal() {}, child() { return log; } };
 const ctx = {
   runner: createRunner("/tmp"),
-  mounts: systemMountTable(),
+  mounts: systemMountTable(createRunner("/tmp")),
   log,
   secretsDir: "/nonexistent",
   workDir: mkdtempSync("/tmp/volgate-work-"),

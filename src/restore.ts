@@ -1,8 +1,9 @@
 /**
- * After a start: Docker never re-sends Mount, so volumes still counted as
- * mounted are checked and remounted in the background, stale (ENOTCONN) mounts
- * are cleaned, live ones (kernel NFS, surviving sshfs helpers) adopted, and
- * connection mounts no volume uses are taken down.
+ * After a start: Docker never re-sends Mount, so volumes still counted as mounted are checked
+ * and remounted in the background, stale (ENOTCONN) mounts are cleaned, live ones (kernel NFS,
+ * surviving sshfs helpers) adopted, and connection mounts no volume uses are taken down. Each
+ * volume is restored under its own lock and read again there: a volume removed (or removed and
+ * created anew) since start is not the one this pass set out to restore, and is left alone.
  */
 import { readdir, rmdir } from "node:fs/promises";
 import { join } from "node:path";
@@ -11,18 +12,18 @@ import type { Connections } from "./connections.ts";
 import type { Driver } from "./driver.ts";
 import { messageOf } from "./errors.ts";
 import { unmountPath } from "./mountops.ts";
-import { type StateStore, totalMounts, type VolumeRecord } from "./state.ts";
+import { totalMounts, type VolumeRecord } from "./state/records.ts";
 
-export interface ReconcileDeps {
+export interface RestoreDeps {
   readonly driver: Driver;
-  readonly state: StateStore;
   readonly connections: Connections;
   readonly ctx: BackendContext;
-  readonly root: string;
   readonly mountTimeoutMs: number;
+  /** Aborts remounts in flight (volgate is stopping). */
+  readonly signal?: AbortSignal;
 }
 
-export interface ReconcileReport {
+export interface RestoreReport {
   adopted: number;
   remounted: number;
   failed: number;
@@ -42,7 +43,7 @@ async function inPool<T>(items: readonly T[], work: (item: T) => Promise<void>):
   await Promise.all(Array.from({ length: Math.min(PARALLEL, items.length) }, worker));
 }
 
-async function recover(deps: ReconcileDeps, record: VolumeRecord, report: ReconcileReport): Promise<void> {
+async function recover(deps: RestoreDeps, record: VolumeRecord, report: RestoreReport): Promise<void> {
   const { driver, ctx } = deps;
   const target = driver.mountpoint(record.name);
   const liveness = await ctx.mounts.probe(target);
@@ -64,7 +65,10 @@ async function recover(deps: ReconcileDeps, record: VolumeRecord, report: Reconc
     report.cleaned++;
   }
   try {
-    await driver.attach(record, { timeoutMs: deps.mountTimeoutMs });
+    await driver.attach(record, {
+      timeoutMs: deps.mountTimeoutMs,
+      ...(deps.signal && { signal: deps.signal }),
+    });
     report.remounted++;
   } catch (err) {
     report.failed++;
@@ -73,23 +77,16 @@ async function recover(deps: ReconcileDeps, record: VolumeRecord, report: Reconc
 }
 
 /** Unmount and remove directories a crash left mounted; one that resists is logged, not fatal. */
-async function takeDown(deps: ReconcileDeps, dirs: readonly string[], report: ReconcileReport) {
+async function takeDown(ctx: BackendContext, dirs: readonly string[], report: RestoreReport) {
   for (const dir of dirs) {
     try {
-      await unmountPath(deps.ctx, dir);
+      await unmountPath(ctx, dir);
       await rmdir(dir);
       report.cleaned++;
     } catch (err) {
-      deps.ctx.log.warn({ dir, err: messageOf(err) }, "cannot clean a leftover mount");
+      ctx.log.warn({ dir, err: messageOf(err) }, "cannot clean a leftover mount");
     }
   }
-}
-
-/** Connection mounts left by a crash that no volume in use needs. */
-async function orphanConnections(deps: ReconcileDeps): Promise<string[]> {
-  const conns = join(deps.root, "conns");
-  const entries = await readdir(conns).catch(() => [] as string[]);
-  return entries.map((e) => join(conns, e)).filter((dir) => !deps.connections.isKnown(dir));
 }
 
 /**
@@ -101,13 +98,16 @@ export async function findCheckDirs(workDir: string): Promise<string[]> {
   return entries.filter((e) => e.includes("-check-")).map((e) => join(workDir, e));
 }
 
-export async function reconcile(
-  deps: ReconcileDeps,
-  checkDirs: readonly string[] = [],
-): Promise<ReconcileReport> {
+export async function restore(deps: RestoreDeps, checkDirs: readonly string[] = []): Promise<RestoreReport> {
   const report = { adopted: 0, remounted: 0, failed: 0, cleaned: 0 };
-  const records = [...deps.state.volumes.values()];
-  await inPool(records, (r) => deps.driver.exclusive(r.name, () => recover(deps, r, report)));
-  await takeDown(deps, [...(await orphanConnections(deps)), ...checkDirs], report);
+  const volumes = [...deps.driver.records()].map((r) => [r.name, r.createdAt] as const);
+  await inPool(volumes, ([name, createdAt]) =>
+    deps.driver.exclusive(name, async () => {
+      const record = deps.driver.find(name);
+      if (record?.createdAt === createdAt) await recover(deps, record, report);
+    }),
+  );
+  report.cleaned += await deps.connections.sweep();
+  await takeDown(deps.ctx, checkDirs, report);
   return report;
 }
