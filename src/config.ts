@@ -3,8 +3,10 @@
  * The code carries its own defaults because `docker plugin upgrade` keeps old
  * settings but never adds new env defaults.
  */
+import { hostname } from "node:os";
 import { isAbsolute } from "node:path";
 import convict from "convict";
+import { parseCatalogUrl } from "./catalog/url.ts";
 
 export interface Config {
   readonly socket: string;
@@ -24,6 +26,11 @@ export interface Config {
   readonly tlsKey: string;
   readonly tlsCa: string;
   readonly insecureTcp: boolean;
+  /** "local", or an etcd:// / etcds:// URL. */
+  readonly catalog: string;
+  /** A credentials profile for the catalog, or "". */
+  readonly catalogCredentials: string;
+  readonly nodeName: string;
 }
 
 function absolutePath(value: unknown): void {
@@ -51,6 +58,9 @@ function seconds(min: number, max: number) {
     }
   };
 }
+
+const PROFILE_OR_EMPTY = /^(|[A-Za-z0-9][A-Za-z0-9_.-]{0,254})$/;
+const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
 const schema = {
   socket: {
@@ -153,6 +163,30 @@ const schema = {
     default: false,
     env: "VOLGATE_INSECURE_TCP",
   },
+  catalog: {
+    doc: "Where volume definitions live: local (this node's state dir), or etcd://HOST:PORT[,HOST:PORT...][/prefix] shared by every node (etcds:// for TLS)",
+    format: (value: unknown) => void parseCatalogUrl(String(value)),
+    default: "local",
+    env: "VOLGATE_CATALOG",
+  },
+  catalogCredentials: {
+    doc: "Credentials profile for the catalog: username and password, ca.pem, cert.pem and key.pem (each optional)",
+    format: (value: unknown) => {
+      if (!PROFILE_OR_EMPTY.test(String(value)))
+        throw new Error("must be a profile name (letters, digits, _ . -)");
+    },
+    default: "",
+    env: "VOLGATE_CATALOG_CREDENTIALS",
+  },
+  nodeName: {
+    doc: "This node's name in the catalog (in-use markers, messages); empty means the host name",
+    format: (value: unknown) => {
+      if (value !== "" && !NODE_NAME.test(String(value)))
+        throw new Error("must be 1-63 letters, digits, _ . -");
+    },
+    default: "",
+    env: "VOLGATE_NODE_NAME",
+  },
 };
 
 /** Load and validate the configuration from `env`; throws an Error listing every bad value. */
@@ -185,6 +219,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     tlsKey: c.get("tlsKey"),
     tlsCa: c.get("tlsCa"),
     insecureTcp: c.get("insecureTcp") === true,
+    catalog: c.get("catalog"),
+    catalogCredentials: c.get("catalogCredentials"),
+    nodeName: c.get("nodeName") || hostname(),
   });
 }
 

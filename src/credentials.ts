@@ -7,7 +7,19 @@ import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { invalid } from "./errors.ts";
 
-export type SecretFile = "password" | "private_key" | "known_hosts" | "access_key_id" | "secret_access_key";
+export type SecretFile =
+  | "password"
+  | "private_key"
+  | "known_hosts"
+  | "access_key_id"
+  | "secret_access_key"
+  | "username"
+  | "ca.pem"
+  | "cert.pem"
+  | "key.pem";
+
+/** Files of a profile that are not secret: they may be readable by others. */
+const PUBLIC: ReadonlySet<SecretFile> = new Set(["known_hosts", "username", "ca.pem", "cert.pem"]);
 
 export interface Profile {
   readonly name: string;
@@ -30,7 +42,7 @@ export async function profileFile(profile: Profile, file: SecretFile): Promise<s
   const path = join(profile.dir, file);
   const info = await stat(path).catch(() => undefined);
   if (!info?.isFile()) return undefined;
-  if (file !== "known_hosts" && (info.mode & 0o077) !== 0) {
+  if (!PUBLIC.has(file) && (info.mode & 0o077) !== 0) {
     throw invalid(`${path} is readable by group or others: chmod 600 ${path}`);
   }
   return path;

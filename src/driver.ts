@@ -9,11 +9,12 @@ import { mkdir, rmdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { BackendContext, Deadline, Options } from "./backends/backend.ts";
 import type { Registry } from "./backends/index.ts";
+import { type Catalog, localCatalog } from "./catalog/catalog.ts";
 import type { Connections } from "./connections.ts";
 import { busy, conflict, invalid, messageOf, notFound } from "./errors.ts";
 import { KeyedLock } from "./lock.ts";
 import { bindMount, unmountPath, verifyBind } from "./mountops.ts";
-import { totalMounts, type VolumeRecord } from "./state/records.ts";
+import { sameStrings, totalMounts, type VolumeRecord } from "./state/records.ts";
 import type { StateStore } from "./state/store.ts";
 import { infoOf, statusOf, type VolumeInfo } from "./status.ts";
 import { parseCreate, Resolver, sourceIn } from "./volumes.ts";
@@ -26,12 +27,6 @@ export interface DriverSettings {
 }
 
 type Counts = Readonly<Record<string, number>>;
-
-function sameOptions(a: Options, b: Options): boolean {
-  const ka = Object.keys(a).sort();
-  const kb = Object.keys(b).sort();
-  return ka.length === kb.length && ka.every((k, i) => k === kb[i] && a[k] === b[k]);
-}
 
 /** `counts` with one more (delta 1) or one less (delta -1) mount under `id`. */
 function counted(counts: Counts, id: string, delta: 1 | -1): Counts {
@@ -46,6 +41,7 @@ export class Driver {
   /** The last mount failure of each volume, shown in Status until a mount succeeds. */
   private readonly lastErrors = new Map<string, string>();
   private listCache: { version: number; json: string } | undefined;
+  private catalog: Catalog = localCatalog;
 
   constructor(
     private readonly state: StateStore,
@@ -66,26 +62,36 @@ export class Driver {
     return this.lock.run(name, work);
   }
 
+  /** Where definitions live from now on (a shared catalog is loaded after the socket listens). */
+  useCatalog(catalog: Catalog): void {
+    this.catalog = catalog;
+  }
+
   backendOf(name: string): string | undefined {
     return this.state.get(name)?.backend;
   }
 
   async create(name: string, opts: Options): Promise<void> {
-    const { backend, spec, options, secrets } = parseCreate(this.backends, name, opts, this.settings);
+    const shared = this.catalog.status()?.where;
+    const { backend, spec, options, secrets } = parseCreate(this.backends, name, opts, {
+      ...this.settings,
+      ...(shared !== undefined && { sharedCatalog: shared }),
+    });
     await this.lock.run(name, async () => {
       const existing = this.state.get(name);
       if (existing) {
-        if (sameOptions(existing.options, options) && sameOptions(existing.secrets, secrets)) return;
+        if (sameStrings(existing.options, options) && sameStrings(existing.secrets, secrets)) return;
         throw conflict(
           `volume ${name} already exists with other options: remove it first or pick another name`,
         );
       }
       const deadline = { timeoutMs: this.settings.preflightTimeoutMs };
       const subdir = await backend.preflight(spec, this.ctx, deadline);
-      await mkdir(this.mountpoint(name), { recursive: true, mode: 0o755 });
       const createdAt = new Date().toISOString();
-      const record = { name, backend: backend.name, options, secrets, createdAt, subdir, mounts: {} };
-      await this.state.put(record).catch(async (err: unknown) => {
+      // In a shared catalog another node may have created it first: its definition stands.
+      const standing = await this.catalog.create({ name, backend: backend.name, options, createdAt, subdir });
+      await mkdir(this.mountpoint(name), { recursive: true, mode: 0o755 });
+      await this.state.put({ ...standing, secrets, mounts: {} }).catch(async (err: unknown) => {
         await rmdir(this.mountpoint(name)).catch(() => {});
         throw err;
       });
@@ -99,6 +105,7 @@ export class Driver {
       const count = totalMounts(record);
       if (count > 0)
         throw busy(`volume ${name} is in use (${count} mount(s)): stop the containers using it first`);
+      await this.catalog.remove(name);
       await unmountPath(this.ctx, this.mountpoint(name));
       await this.state.remove(name);
       this.lastErrors.delete(name);
@@ -111,16 +118,20 @@ export class Driver {
   async mount(name: string, id: string, signal?: AbortSignal): Promise<string> {
     return this.lock.run(name, async () => {
       const record = this.record(name);
-      const attached = await this.ensureAttached(record, signal);
-      // Docker never sends Unmount for a Mount it gave up on: do not keep the reference.
-      if (signal?.aborted) {
-        if (attached && totalMounts(record) === 0) await this.detach(record);
-        throw invalid(`mount of ${name} was aborted by Docker`);
-      }
+      const first = totalMounts(record) === 0;
+      // The first mount on this node marks the volume in use in a shared catalog, so no other node removes it.
+      if (first) await this.catalog.inUse(name, true);
+      let attached = false;
       try {
+        attached = await this.ensureAttached(record, signal);
+        // Docker never sends Unmount for a Mount it gave up on: do not keep the reference.
+        if (signal?.aborted) throw invalid(`mount of ${name} was aborted by Docker`);
         await this.state.setMounts(name, counted(record.mounts, id, 1));
       } catch (err) {
-        if (attached && totalMounts(record) === 0) await this.detach(record);
+        if (first) {
+          if (attached) await this.detach(record);
+          await this.catalog.inUse(name, false);
+        }
         throw err;
       }
       return this.mountpoint(name);
@@ -133,7 +144,14 @@ export class Driver {
       if (record.mounts[id] === undefined) return;
       const counts = counted(record.mounts, id, -1);
       await this.state.setMounts(name, counts);
-      if (totalMounts({ mounts: counts }) === 0) await this.detach(record);
+      if (totalMounts({ mounts: counts }) > 0) return;
+      try {
+        await this.detach(record);
+      } finally {
+        await this.catalog.inUse(name, false);
+        // Removed from the shared catalog (by another node) while mounted here: now it goes here too.
+        if (this.catalog.isGone(name)) await this.state.remove(name);
+      }
     });
   }
 
@@ -145,7 +163,10 @@ export class Driver {
   get(name: string): VolumeInfo {
     const record = this.record(name);
     const info = infoOf(record, this.mountpoint(name));
-    return { ...info, Status: statusOf(record, this.resolver, this.connections, this.lastErrors) };
+    return {
+      ...info,
+      Status: statusOf(record, this.resolver, this.connections, this.lastErrors, this.catalog),
+    };
   }
 
   /** The List answer, serialized once per change of the state: `docker volume ls` on 10,000 volumes stays cheap. */

@@ -9,13 +9,16 @@ import { join } from "node:path";
 import { buildApp } from "./app.ts";
 import type { BackendContext } from "./backends/backend.ts";
 import { createRegistry } from "./backends/index.ts";
+import { pendingCatalog } from "./catalog/catalog.ts";
+import { openCatalog } from "./catalog/index.ts";
+import { parseCatalogUrl } from "./catalog/url.ts";
 import { createRunner } from "./command.ts";
 import { type Config, helpText, loadConfig } from "./config.ts";
 import { Connections } from "./connections.ts";
 import { Driver } from "./driver.ts";
 import { messageOf } from "./errors.ts";
 import { planListen } from "./listen.ts";
-import { createLogger } from "./logger.ts";
+import { createLogger, type Logger } from "./logger.ts";
 import { systemMountTable } from "./mountinfo.ts";
 import { findCheckDirs, restore } from "./restore.ts";
 import { StateStore } from "./state/store.ts";
@@ -30,6 +33,22 @@ async function prepareDirs(config: Config): Promise<string> {
   const workDir = join(config.stateDir, "work");
   await mkdir(workDir, { recursive: true, mode: 0o700 });
   return workDir;
+}
+
+/** Load the shared catalog's client (gRPC is slow to load) and start following it. */
+async function startCatalog(config: Config, state: StateStore, driver: Driver, log: Logger, where: string) {
+  try {
+    const shared = await openCatalog(config, state, log);
+    if (shared) {
+      driver.useCatalog(shared);
+      shared.start();
+    }
+    return shared;
+  } catch (err) {
+    log.error({ catalog: where, err: messageOf(err) }, "cannot use the volume catalog");
+    driver.useCatalog(pendingCatalog(where, messageOf(err)));
+    return undefined;
+  }
 }
 
 async function main(): Promise<void> {
@@ -59,6 +78,9 @@ async function main(): Promise<void> {
   const state = await StateStore.load(config.stateDir, log);
   const connections = new Connections(config.root, ctx);
   const driver = new Driver(state, connections, createRegistry(), ctx, config);
+  const sharedCatalog = parseCatalogUrl(config.catalog);
+  // Never a volume only here because the shared catalog was not loaded yet: until it is, Create waits for it.
+  if (sharedCatalog) driver.useCatalog(pendingCatalog(sharedCatalog.where));
   const checkDirs = await findCheckDirs(workDir); // before listening: a new Create's are not leftovers
   const plan = await planListen(config, process.env);
   const stopping = new AbortController();
@@ -75,6 +97,7 @@ async function main(): Promise<void> {
     "listening",
   );
 
+  const catalog = sharedCatalog ? startCatalog(config, state, driver, log, sharedCatalog.where) : undefined;
   const deps = { driver, connections, ctx, mountTimeoutMs: config.mountTimeoutMs, signal: stopping.signal };
   void restore(deps, checkDirs)
     .then((report) => log.info(report, "reconciled mounts after start"))
@@ -98,7 +121,7 @@ async function main(): Promise<void> {
     const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
     await app.close();
     clearInterval(sweep);
-    await within(state.close(), 1000);
+    await within(Promise.all([state.close(), catalog?.then((c) => c?.close())]), 1000);
     log.info("stopped");
     process.exit(0);
   };

@@ -1,4 +1,5 @@
 /** What Get and List show of a volume: the wire shape, and a Status that never does I/O. */
+import type { Catalog } from "./catalog/catalog.ts";
 import type { Connections } from "./connections.ts";
 import { totalMounts, type VolumeRecord } from "./state/records.ts";
 import type { Resolver } from "./volumes.ts";
@@ -10,6 +11,8 @@ export interface VolumeStatus {
   readonly mounts: number;
   readonly health: string;
   readonly lastError?: string;
+  /** In a shared catalog: its state, and anything about this volume's place in it. */
+  readonly catalog?: string;
 }
 
 export interface VolumeInfo {
@@ -29,13 +32,36 @@ export function statusOf(
   resolver: Resolver,
   connections: Connections,
   lastErrors: ReadonlyMap<string, string>,
+  catalog: Catalog,
 ): VolumeStatus {
   const mounts = totalMounts(record);
-  const base = { backend: record.backend, mounted: mounts > 0, mounts };
+  const shared = catalogLine(record.name, catalog);
+  const base = {
+    backend: record.backend,
+    mounted: mounts > 0,
+    mounts,
+    ...(shared !== undefined && { catalog: shared }),
+  };
   const resolved = resolver.tryResolve(record);
   if ("error" in resolved) return { ...base, health: "invalid", lastError: resolved.error };
   const conn = connections.health(resolved.key);
   const lastError = conn.lastError ?? lastErrors.get(record.name);
   const health = conn.health === "unmounted" && lastError !== undefined ? "down" : conn.health;
   return { ...base, target: resolved.target, health, ...(lastError !== undefined && { lastError }) };
+}
+
+/** e.g. `etcd://h:2379/volgate/ ok`, or `... unreachable since T (why): this node works from its copy`. */
+function catalogLine(name: string, catalog: Catalog): string | undefined {
+  const s = catalog.status();
+  if (!s) return undefined;
+  const state =
+    s.state === "ok"
+      ? "ok"
+      : `${s.state === "connecting" ? "connecting" : "unreachable"} since ${s.since}${s.lastError ? ` (${s.lastError})` : ""}: this node works from its copy`;
+  const note = catalog.isGone(name)
+    ? "; removed from the catalog by another node, gone here after its last unmount"
+    : catalog.conflicted(name)
+      ? "; defined here otherwise than in the catalog: kept on this node only (remove it here, or rename it)"
+      : "";
+  return `${s.where} ${state}${note}`;
 }

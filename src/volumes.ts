@@ -73,7 +73,7 @@ export function parseCreate(
   backends: Registry,
   name: string,
   opts: Readonly<Record<string, string>>,
-  settings: { readonly allowInlineSecrets: boolean },
+  settings: { readonly allowInlineSecrets: boolean; readonly sharedCatalog?: string },
 ): CreateRequest {
   if (!isValidName(name)) {
     throw invalid(
@@ -89,6 +89,11 @@ export function parseCreate(
   const options: Record<string, string> = { backend: backendName };
   const secrets: Record<string, string> = {};
   for (const [k, v] of Object.entries(rest)) (backend.secretOptions.includes(k) ? secrets : options)[k] = v;
+  if (Object.keys(secrets).length > 0 && settings.sharedCatalog !== undefined) {
+    throw invalid(
+      `inline secrets (${Object.keys(secrets).join(", ")}) cannot be used with the shared catalog ${settings.sharedCatalog}: they would be stored there; put them in a credentials profile on every node and pass -o credentials=<profile>`,
+    );
+  }
   if (Object.keys(secrets).length > 0 && !settings.allowInlineSecrets) {
     throw invalid(
       `inline secrets (${Object.keys(secrets).join(", ")}) are disabled because dockerd stores -o values in plaintext: put them in a credentials profile and pass -o credentials=<profile>`,

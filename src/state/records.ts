@@ -22,9 +22,16 @@ export interface VolumeRecord {
 /** A record as the journal and the snapshot store it: without its secrets. */
 export type StoredRecord = Omit<VolumeRecord, "secrets">;
 
+/** A volume's definition: a record without what is this node's own (mounts, secrets). */
+export type StoredDefinition = Omit<StoredRecord, "mounts">;
+
 export type Op =
   | { readonly op: "put"; readonly v: StoredRecord }
   | { readonly op: "del"; readonly name: string }
+  /** Set a definition from a shared catalog, keeping the mounts this node counts. */
+  | { readonly op: "define"; readonly v: StoredDefinition }
+  /** Drop a volume a shared catalog no longer has, unless this node still mounts it. */
+  | { readonly op: "forget"; readonly name: string }
   | { readonly op: "mounts"; readonly name: string; readonly mounts: Readonly<Record<string, number>> }
   | { readonly op: "meta"; readonly key: string; readonly value: string | number | null };
 
@@ -36,6 +43,13 @@ export interface Tables {
 }
 
 const NONE: Strings = Object.freeze({});
+
+/** Equal as maps: the same keys with the same values, in any order. */
+export function sameStrings(a: Strings, b: Strings): boolean {
+  const ka = Object.keys(a).sort();
+  const kb = Object.keys(b).sort();
+  return ka.length === kb.length && ka.every((k, i) => k === kb[i] && a[k] === b[k]);
+}
 
 export function freeze(record: StoredRecord, secrets: Strings = NONE): VolumeRecord {
   return Object.freeze({
@@ -60,6 +74,16 @@ export function apply(tables: Tables, op: Op): void {
     case "del":
       tables.volumes.delete(op.name);
       return;
+    case "define": {
+      const mounts = tables.volumes.get(op.v.name)?.mounts ?? {};
+      tables.volumes.set(op.v.name, freeze({ ...op.v, mounts }, tables.secrets.get(op.v.name)));
+      return;
+    }
+    case "forget": {
+      const record = tables.volumes.get(op.name);
+      if (record && totalMounts(record) === 0) tables.volumes.delete(op.name);
+      return;
+    }
     case "mounts": {
       const record = tables.volumes.get(op.name);
       if (record)

@@ -12,12 +12,23 @@ import type { Logger } from "../logger.ts";
 import { writeAtomic } from "./files.ts";
 import { Journal } from "./journal.ts";
 import { loadStateDir } from "./load.ts";
-import { apply, freeze, type Op, type Strings, stored, type Tables, type VolumeRecord } from "./records.ts";
+import {
+  apply,
+  freeze,
+  type Op,
+  type StoredDefinition,
+  type Strings,
+  stored,
+  type Tables,
+  type VolumeRecord,
+} from "./records.ts";
 import { formatSnapshot, SECRETS_FILE, STATE_FILE } from "./snapshot.ts";
 
 export type Change =
   | { readonly put: VolumeRecord }
   | { readonly remove: string }
+  | { readonly define: StoredDefinition }
+  | { readonly forget: string }
   | { readonly mounts: { readonly name: string; readonly counts: Readonly<Record<string, number>> } }
   | { readonly meta: { readonly key: string; readonly value: string | number | null } };
 
@@ -64,6 +75,8 @@ function opsOf(change: Change, secrets: Pending["secrets"], tables: Tables): Op[
     if (tables.secrets.has(change.remove)) secrets.set(change.remove, undefined);
     return [{ op: "del", name: change.remove }];
   }
+  if ("define" in change) return [{ op: "define", v: change.define }];
+  if ("forget" in change) return [{ op: "forget", name: change.forget }];
   if ("mounts" in change) return [{ op: "mounts", name: change.mounts.name, mounts: change.mounts.counts }];
   return [{ op: "meta", key: change.meta.key, value: change.meta.value }];
 }

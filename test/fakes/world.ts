@@ -5,11 +5,15 @@ import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { buildApp } from "../../src/app.ts";
 import type { BackendContext } from "../../src/backends/backend.ts";
+import type { KV } from "../../src/catalog/kv.ts";
+import { SharedCatalog } from "../../src/catalog/shared.ts";
 import { Connections } from "../../src/connections.ts";
 import { Driver } from "../../src/driver.ts";
+import type { Logger } from "../../src/logger.ts";
 import { type RestoreReport, restore } from "../../src/restore.ts";
 import { StateStore } from "../../src/state/store.ts";
 import { fakeBackend } from "./backend.ts";
+import type { FakeEtcd } from "./etcd.ts";
 import { FakeHost } from "./host.ts";
 import { captureLog } from "./log.ts";
 
@@ -25,7 +29,14 @@ export interface World {
   readonly app: FastifyInstance;
   /** Every log line, parsed. */
   readonly logs: Array<Record<string, unknown>>;
+  readonly catalog?: SharedCatalog;
   close(): Promise<void>;
+}
+
+function sharedCatalog(options: NonNullable<WorldOptions["catalog"]>, state: StateStore, log: Logger) {
+  const { etcd, node } = options;
+  const kv = options.wrap ?? etcd.client(node);
+  return new SharedCatalog(kv, { where: FAKE_CATALOG, prefix: "/volgate/", node, log }, state);
 }
 
 export interface WorldOptions {
@@ -33,7 +44,11 @@ export interface WorldOptions {
   readonly host?: FakeHost;
   readonly allowInlineSecrets?: boolean;
   readonly mountTimeoutMs?: number;
+  /** Share volume definitions through this (fake) etcd, as node `node`. */
+  readonly catalog?: { readonly etcd: FakeEtcd; readonly node: string; readonly wrap?: KV };
 }
+
+export const FAKE_CATALOG = "etcd://fake:2379/volgate/";
 
 export async function makeWorld(options: WorldOptions = {}): Promise<World> {
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), "volgate-test-")));
@@ -56,6 +71,11 @@ export async function makeWorld(options: WorldOptions = {}): Promise<World> {
     preflightTimeoutMs: 2000,
     allowInlineSecrets: options.allowInlineSecrets ?? false,
   });
+  const shared = options.catalog && sharedCatalog(options.catalog, state, log);
+  if (shared) {
+    driver.useCatalog(shared);
+    shared.start();
+  }
   const app = buildApp(driver, log);
   return {
     dir,
@@ -68,8 +88,10 @@ export async function makeWorld(options: WorldOptions = {}): Promise<World> {
     ctx,
     app,
     logs,
+    ...(shared && { catalog: shared }),
     async close() {
       await app.close();
+      await shared?.close();
       await state.close();
       if (!options.dir) await rm(dir, { recursive: true, force: true });
     },

@@ -1,0 +1,66 @@
+/**
+ * Where volume definitions live. `local`: the state file of this node (the embedded default; the
+ * store is the catalog, so there is nothing more to do). A shared catalog (etcd) holds them for every
+ * node: Create and Remove are transactions on it, and each node keeps a copy fed by a watch, from
+ * which Get, List and Path answer without waiting on it.
+ */
+import { VolgateError } from "../errors.ts";
+import type { Definition } from "./definition.ts";
+
+export interface CatalogStatus {
+  /** For messages: `etcd://h1:2379,h2:2379/volgate/`. */
+  readonly where: string;
+  readonly state: "ok" | "connecting" | "unreachable";
+  /** When it became unreachable (or when connecting began). */
+  readonly since?: string;
+  readonly lastError?: string;
+}
+
+export interface Catalog {
+  /** Undefined for the local catalog: nothing to show. */
+  status(): CatalogStatus | undefined;
+  /**
+   * Create-if-absent: resolves with the definition that now stands (ours, or an equal one another
+   * node created first); throws a conflict naming the volume if another definition stands.
+   */
+  create(def: Definition): Promise<Definition>;
+  /** Delete the definition (never data); refused while another node holds mounts of it. */
+  remove(name: string): Promise<void>;
+  /** This node now holds mounts of `name` (true) or no longer does (false). */
+  inUse(name: string, using: boolean): Promise<void>;
+  /** Removed from the shared catalog while mounted here: drop it once its last mount is gone. */
+  isGone(name: string): boolean;
+  /** Defined here otherwise than in the shared catalog (kept here only, never published). */
+  conflicted(name: string): boolean;
+  close(): Promise<void>;
+}
+
+export const localCatalog: Catalog = {
+  status: () => undefined,
+  create: async (def) => def,
+  remove: async () => {},
+  inUse: async () => {},
+  isGone: () => false,
+  conflicted: () => false,
+  close: async () => {},
+};
+
+/**
+ * A shared catalog before its client is loaded (or when it cannot be): everything known keeps
+ * working, Create and Remove say why they cannot. Markers are put once the real one syncs.
+ */
+export function pendingCatalog(where: string, lastError?: string): Catalog {
+  const status: CatalogStatus = {
+    where,
+    state: lastError === undefined ? "connecting" : "unreachable",
+    since: new Date().toISOString(),
+    ...(lastError !== undefined && { lastError }),
+  };
+  const refuse = async (): Promise<never> => {
+    throw new VolgateError(
+      "backend",
+      `the volume catalog ${where} is ${lastError === undefined ? "not connected yet" : `unusable: ${lastError}`}: creating and removing volumes need it; existing volumes keep working`,
+    );
+  };
+  return { ...localCatalog, status: () => status, create: refuse, remove: refuse };
+}

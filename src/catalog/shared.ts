@@ -1,0 +1,173 @@
+/**
+ * The shared catalog (etcd behind the KV seam): Create is a create-if-absent transaction on the
+ * volume's key, Remove a delete that proves no other node holds an in-use marker, and the node's copy
+ * (the state store) follows the catalog through CopySync. While the catalog is unreachable, Create
+ * and Remove fail at once with the reason; everything already known keeps working from the copy.
+ */
+import { busy, conflict, VolgateError } from "../errors.ts";
+import type { Logger } from "../logger.ts";
+import { totalMounts } from "../state/records.ts";
+import type { Catalog, CatalogStatus } from "./catalog.ts";
+import { type Definition, decode, encode, keys, sameVolume } from "./definition.ts";
+import type { KV } from "./kv.ts";
+import { Markers } from "./markers.ts";
+import { type Copy, CopySync } from "./sync.ts";
+
+export interface SharedOptions {
+  /** For messages and the copy's identity: `etcd://h1:2379,h2:2379/volgate/`. */
+  readonly where: string;
+  /** Key prefix, ending in `/`. */
+  readonly prefix: string;
+  readonly node: string;
+  readonly log: Logger;
+}
+
+/** How many times Remove retries when a marker or a change raced it. */
+const REMOVE_TRIES = 3;
+
+export class SharedCatalog implements Catalog {
+  private readonly k: ReturnType<typeof keys>;
+  private readonly markers: Markers;
+  private readonly sync: CopySync;
+
+  constructor(
+    private readonly kv: KV,
+    private readonly options: SharedOptions,
+    copy: Copy,
+  ) {
+    this.k = keys(options.prefix);
+    const mounted = function* () {
+      for (const r of copy.values()) if (totalMounts(r) > 0) yield r.name;
+    };
+    this.markers = new Markers(kv, options, mounted);
+    this.sync = new CopySync(kv, options, copy, this.markers);
+    kv.onLeaseLost(() => this.sync.leaseLost());
+  }
+
+  start(): void {
+    this.sync.start();
+  }
+
+  status(): CatalogStatus {
+    return this.sync.status();
+  }
+
+  isGone(name: string): boolean {
+    return this.sync.isGone(name);
+  }
+
+  conflicted(name: string): boolean {
+    return this.sync.conflicted(name);
+  }
+
+  async create(def: Definition): Promise<Definition> {
+    const key = this.k.volume(def.name);
+    const { ok, read } = await this.call(() =>
+      this.kv.txn(
+        [{ key, target: "version", is: "==", value: 0 }],
+        [{ put: key, value: encode(def) }],
+        [key],
+      ),
+    );
+    const standing = ok ? def : read[0] && decode(def.name, read[0].value);
+    if (standing && sameVolume(standing, def)) {
+      this.sync.revived(def.name);
+      return standing;
+    }
+    throw conflict(
+      `volume ${def.name} already exists in the catalog ${this.options.where} with other options${standing ? ` (created ${standing.createdAt})` : ""}: remove it first or pick another name`,
+    );
+  }
+
+  async remove(name: string): Promise<void> {
+    // Never published (it conflicts with the catalog's own): removing it here touches the catalog not.
+    if (this.sync.conflicted(name)) return this.sync.resolveConflict(name);
+    for (let attempt = 0; attempt < REMOVE_TRIES; attempt++) {
+      if (await this.call(() => this.tryRemove(name))) return;
+    }
+    throw busy(
+      `volume ${name} kept changing in the catalog ${this.options.where} while removing it: try again`,
+    );
+  }
+
+  async inUse(name: string, using: boolean): Promise<void> {
+    if (this.sync.conflicted(name)) return; // the catalog's volume of that name is another one
+    const reachable = this.sync.status().state === "ok";
+    if (using) {
+      await this.markers.add(name, reachable).catch((err: unknown) => {
+        if (err instanceof VolgateError) throw err;
+        // The catalog went away meanwhile: the marker is put when it is back.
+        this.options.log.warn({ volume: name, err: (err as Error).message }, "in-use marker deferred");
+      });
+      return;
+    }
+    await this.markers
+      .remove(name, reachable)
+      .catch((err: Error) =>
+        this.options.log.warn({ volume: name, err: err.message }, "in-use marker left to its lease"),
+      );
+  }
+
+  async close(): Promise<void> {
+    this.sync.stop();
+    await this.kv.close();
+  }
+
+  /**
+   * The guard first, then the markers: a marker put after the guard was read rewrites the guard, so
+   * the delete's compare fails and the next try sees the marker.
+   */
+  private async tryRemove(name: string): Promise<boolean> {
+    const guard = await this.exact(this.k.guard(name));
+    const markers = await this.kv.list(this.k.inUse(name));
+    const others = markers.entries
+      .map((e) => e.key.slice(this.k.inUse(name).length))
+      .filter((node) => node !== this.options.node);
+    if (others.length > 0) {
+      throw busy(
+        `volume ${name} is in use on ${others.length > 1 ? "nodes" : "node"} ${others.join(", ")}: stop the containers using it there first`,
+      );
+    }
+    const volume = await this.exact(this.k.volume(name));
+    if (volume === 0) return true;
+    const { ok } = await this.kv.txn(
+      [
+        { key: this.k.guard(name), target: "mod", is: "==", value: guard },
+        { key: this.k.volume(name), target: "mod", is: "==", value: volume },
+      ],
+      [
+        { delete: this.k.volume(name) },
+        { delete: this.k.guard(name) },
+        { delete: this.k.marker(name, this.options.node) },
+      ],
+    );
+    return ok;
+  }
+
+  /** The mod revision of exactly `key`, 0 when absent. */
+  private async exact(key: string): Promise<number> {
+    const { entries } = await this.kv.list(key);
+    return entries.find((e) => e.key === key)?.modRevision ?? 0;
+  }
+
+  /** Run a catalog call; while the catalog is unreachable, fail at once with why and what still works. */
+  private async call<T>(work: () => Promise<T>): Promise<T> {
+    const before = this.sync.status();
+    if (before.state !== "ok") throw this.unreachable(before);
+    try {
+      return await work();
+    } catch (err) {
+      if (err instanceof VolgateError) throw err;
+      this.sync.failed(err as Error);
+      throw this.unreachable(this.sync.status());
+    }
+  }
+
+  private unreachable(s: CatalogStatus): VolgateError {
+    const state = s.state === "connecting" ? "not connected yet" : "unreachable";
+    return new VolgateError(
+      "backend",
+      `the volume catalog ${s.where} is ${state}${s.since ? ` (since ${s.since}${s.lastError ? `: ${s.lastError}` : ""})` : ""}: creating and removing volumes need it; existing volumes keep working (inspect, ls, mount, unmount)`,
+    );
+  }
+}
