@@ -9,33 +9,22 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, open, readFile, rm } from "node:fs/promises";
-import { request as httpRequest } from "node:http";
-import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Etcd3, type IOptions, Range } from "etcd3";
+import { Etcd3, type IOptions } from "etcd3";
 import { type DockerResult, run, tail } from "./dockerd.ts";
+import { type EtcdAuth, type EtcdUser, enableAuth, healthy } from "./etcd-admin.ts";
 import { freePort, killOnExit } from "./peer.ts";
 import { which } from "./prereq.ts";
 import { makePki } from "./tls.ts";
 
-export interface EtcdUser {
-  readonly username: string;
-  readonly password: string;
-}
+export type { EtcdAuth, EtcdUser } from "./etcd-admin.ts";
 
 /** Client-side TLS files: the CA that signed the server, and the client's certificate and key. */
 export interface EtcdTls {
   readonly ca: string;
   readonly cert: string;
   readonly key: string;
-}
-
-export interface EtcdAuth {
-  readonly root: EtcdUser;
-  /** May read and write keys under `prefix` only. */
-  readonly volgate: EtcdUser;
-  readonly prefix: string;
 }
 
 export interface EtcdOptions {
@@ -253,39 +242,4 @@ export async function startEtcd(options: EtcdOptions = {}): Promise<TestEtcd> {
     },
     stop: stopAll,
   };
-}
-
-/** root (with the root role, which `auth enable` requires), and a volgate user limited to `prefix`. */
-async function enableAuth(admin: Etcd3, auth: EtcdAuth): Promise<void> {
-  try {
-    await admin.role("root").create();
-    await admin.user(auth.root.username).create(auth.root.password);
-    await admin.user(auth.root.username).addRole("root");
-    const role = await admin.role("volgate").create();
-    await role.grant({ permission: "Readwrite", range: Range.prefix(auth.prefix) });
-    await admin.user(auth.volgate.username).create(auth.volgate.password);
-    await admin.user(auth.volgate.username).addRole("volgate");
-    await admin.auth.authEnable();
-  } finally {
-    admin.close();
-  }
-}
-
-/** GET /health: true once the member has a leader and answers a quorum read. */
-function healthy(endpoint: string, pem?: { rootCertificate: Buffer; certChain: Buffer; privateKey: Buffer }) {
-  return new Promise<boolean>((resolve) => {
-    const url = new URL("/health", endpoint);
-    const tls = pem && { ca: pem.rootCertificate, cert: pem.certChain, key: pem.privateKey };
-    const send = url.protocol === "https:" ? request : httpRequest;
-    const req = send(url, { timeout: 2000, ...tls }, (res) => {
-      let body = "";
-      res.on("data", (d: Buffer) => {
-        body += d.toString();
-      });
-      res.on("end", () => resolve(res.statusCode === 200 && /"health":\s*"true"/.test(body)));
-    });
-    req.on("timeout", () => req.destroy());
-    req.on("error", () => resolve(false));
-    req.end();
-  });
 }
