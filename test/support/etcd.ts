@@ -76,6 +76,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const gone = (c: ChildProcess | undefined) => c === undefined || c.exitCode !== null || c.signalCode !== null;
 const secret = () => randomBytes(12).toString("hex");
 
+/** gRPC call options with an absolute deadline `ms` from now: etcd3's retries of the call share it. */
 export const deadline = (ms: number) => ({ deadline: new Date(Date.now() + ms) });
 
 async function waitGone(child: ChildProcess | undefined, ms: number): Promise<boolean> {
@@ -95,9 +96,12 @@ export async function startEtcd(options: EtcdOptions = {}): Promise<TestEtcd> {
   if (binary === undefined) throw new Error("etcd not found: apt-get install etcd-server (see .ci/setup)");
   const dir = await mkdtemp(join(tmpdir(), "volgate-etcd-"));
   const scheme = options.tls ? "https" : "http";
+  const ports = new Set<number>();
+  while (ports.size < 2 * (options.members ?? 1)) ports.add(await freePort());
+  const free = [...ports];
   const specs: Spec[] = [];
-  for (let i = 1; i <= (options.members ?? 1); i++) {
-    specs.push({ name: `m${i}`, clientPort: await freePort(), peerPort: await freePort() });
+  for (let i = 0; i < free.length; i += 2) {
+    specs.push({ name: `m${i / 2 + 1}`, clientPort: free[i] ?? 0, peerPort: free[i + 1] ?? 0 });
   }
   const cluster = specs.map((s) => `${s.name}=http://127.0.0.1:${s.peerPort}`).join(",");
   const token = `volgate-test-${randomBytes(4).toString("hex")}`;
