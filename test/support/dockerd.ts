@@ -125,9 +125,9 @@ export async function removeDeadPluginSockets(prefix = PLUGIN_PREFIX): Promise<s
   return removed;
 }
 
-/** Mount points at or under `dir` (deepest first), from /proc/self/mountinfo. */
-export async function mountsUnder(dir: string): Promise<string[]> {
-  const text = await readFile("/proc/self/mountinfo", "utf8");
+/** Mount points at or under `dir` (deepest first), as process `pid` (default: this one) sees them. */
+export async function mountsUnder(dir: string, pid: number | "self" = "self"): Promise<string[]> {
+  const text = await readFile(`/proc/${pid}/mountinfo`, "utf8");
   const out: string[] = [];
   for (const line of text.split("\n")) {
     const field = line.split(" ")[4];
@@ -195,7 +195,8 @@ export async function tail(file: string, lines = 40): Promise<string> {
   return text.trimEnd().split("\n").slice(-lines).join("\n");
 }
 
-function ping(socket: string): Promise<boolean> {
+/** True when the Docker Engine API on `socket` answers /_ping. */
+export function ping(socket: string): Promise<boolean> {
   return new Promise((resolve) => {
     const req = request({ socketPath: socket, path: "/_ping", method: "GET", timeout: 1000 }, (res) => {
       res.resume();
@@ -222,7 +223,7 @@ async function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
  * No /data: a mount target that exists in the image makes dockerd copy it into an empty volume
  * (and chown the volume's root), which tests should ask for on purpose, not by accident.
  */
-async function busyboxTar(dir: string): Promise<string> {
+export async function busyboxTar(dir: string): Promise<string> {
   const busybox = existsSync("/bin/busybox") ? "/bin/busybox" : which("busybox");
   if (busybox === undefined) throw new Error("busybox not found: apt-get install busybox-static");
   const rootfs = join(dir, "busybox-rootfs");

@@ -24,6 +24,8 @@ export interface VolgateOptions {
   /** Extra VOLGATE_* settings. */
   readonly env?: Readonly<Record<string, string>>;
   readonly readyTimeoutMs?: number;
+  /** An argv prefix to run the daemon under, e.g. a swarm node's enter() (nsenter, which execs it). */
+  readonly launcher?: readonly string[];
 }
 
 export interface StateFile {
@@ -140,7 +142,8 @@ export async function startVolgate(options: VolgateOptions = {}): Promise<Volgat
   const launch = async (): Promise<number> => {
     const started = performance.now();
     const from = lines.length;
-    const c = spawn(process.execPath, [DIST_MAIN], { env, stdio: ["ignore", "pipe", "pipe"] });
+    const [file, ...args] = [...(options.launcher ?? []), process.execPath, DIST_MAIN];
+    const c = spawn(file ?? process.execPath, args, { env, stdio: ["ignore", "pipe", "pipe"] });
     child = c;
     let pending = "";
     c.stdout?.on("data", (d: Buffer) => {
