@@ -18,6 +18,7 @@ export interface Config {
   readonly mountTimeoutMs: number;
   readonly preflightTimeoutMs: number;
   readonly healthIntervalMs: number;
+  readonly connectionGraceMs: number;
   readonly allowInlineSecrets: boolean;
   readonly verifyHostKeys: boolean;
   /** "" for the unix socket, or tcp://HOST:PORT. */
@@ -117,6 +118,12 @@ const schema = {
     default: 30,
     env: "VOLGATE_HEALTH_INTERVAL",
   },
+  connectionGrace: {
+    doc: "Seconds a backend connection stays mounted after its last volume is unmounted, so the next container mounts in milliseconds (0: unmount at once)",
+    format: seconds(0, 3600),
+    default: 60,
+    env: "VOLGATE_CONNECTION_GRACE",
+  },
   allowInlineSecrets: {
     doc: "Accept secrets as -o options (dockerd stores -o values in plaintext: prefer credentials profiles)",
     format: "strict-boolean",
@@ -212,6 +219,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     mountTimeoutMs: c.get("mountTimeout") * 1000,
     preflightTimeoutMs: c.get("preflightTimeout") * 1000,
     healthIntervalMs: c.get("healthInterval") * 1000,
+    connectionGraceMs: c.get("connectionGrace") * 1000,
     allowInlineSecrets: c.get("allowInlineSecrets") === true,
     verifyHostKeys: c.get("verifyHostKeys") === true,
     listen: c.get("listen"),

@@ -1,10 +1,11 @@
 /**
  * Shared backend mounts: one per connection key under <root>/conns/<id>,
  * refcounted by the volumes mounted through it. A connection is mounted with
- * its first volume and unmounted with its last. Everything that changes a
- * connection's mount (acquire, release, the start-up sweep) runs under the lock
- * of its id, and a volume counts as a user from the start of acquire, so a sweep
- * never takes down a connection a Mount is bringing up.
+ * its first volume; after its last one it stays warm for a grace period (the
+ * next container starts in milliseconds instead of a new login), then goes.
+ * Everything that changes a connection's mount (acquire, release, the sweeps)
+ * runs under the lock of its id, and a volume counts as a user from the start
+ * of acquire, so a sweep never takes down a connection a Mount is bringing up.
  */
 import { mkdir, readdir, rmdir } from "node:fs/promises";
 import { join } from "node:path";
@@ -20,6 +21,8 @@ interface Connection {
   readonly users: Set<string>;
   health: Health;
   lastError?: string;
+  /** Set while the connection is warm: mounted, with no user. */
+  idle?: NodeJS.Timeout;
 }
 
 export class Connections {
@@ -27,9 +30,11 @@ export class Connections {
   private readonly conns = new Map<string, Connection>();
   private readonly lock = new KeyedLock();
 
+  /** `graceMs`: how long a connection stays mounted after its last volume (0: unmount at once). */
   constructor(
     private readonly root: string,
     private readonly ctx: BackendContext,
+    private readonly graceMs = 0,
   ) {}
 
   dirOf(key: string): string {
@@ -47,6 +52,8 @@ export class Connections {
     const id = connectionId(backend.connectionKey(spec));
     const conn = this.connection(id);
     conn.users.add(volume);
+    clearTimeout(conn.idle);
+    delete conn.idle;
     return this.lock.run(id, async () => {
       const state = await this.ctx.mounts.probe(conn.dir);
       if (state !== "live") {
@@ -68,7 +75,7 @@ export class Connections {
     });
   }
 
-  /** `volume` no longer uses the connection; the last user unmounts it. */
+  /** `volume` no longer uses the connection; after the last user it stays warm for the grace period. */
   release(key: string, volume: string): Promise<void> {
     const id = connectionId(key);
     return this.lock.run(id, async () => {
@@ -76,11 +83,29 @@ export class Connections {
       if (!conn) return;
       conn.users.delete(volume);
       if (conn.users.size > 0) return;
-      await unmountPath(this.ctx, conn.dir);
-      await rmdir(conn.dir).catch(() => {});
-      // A Mount may have joined while this one unmounted: it mounts again under the lock.
-      if (conn.users.size === 0) this.conns.delete(id);
+      if (this.graceMs > 0 && conn.health === "ok") {
+        clearTimeout(conn.idle);
+        conn.idle = setTimeout(() => void this.dropIdle(key), this.graceMs);
+        conn.idle.unref();
+        return;
+      }
+      await this.takeDown(id, conn);
     });
+  }
+
+  /** Unmount the connection of `key` now if it is warm (no users): after a Remove, or the grace period. */
+  dropIdle(key: string): Promise<void> {
+    const id = connectionId(key);
+    return this.lock.run(id, async () => {
+      const conn = this.conns.get(id);
+      if (conn && conn.users.size === 0) await this.takeDown(id, conn);
+    });
+  }
+
+  /** At shutdown: warm connections go (those in use stay, for the next start to adopt). */
+  async closeIdle(): Promise<void> {
+    const idle = [...this.conns].filter(([, c]) => c.users.size === 0);
+    await Promise.all(idle.map(([id, conn]) => this.lock.run(id, () => this.takeDown(id, conn))));
   }
 
   /** At start: a volume found live after a restart still counts as a user. */
@@ -96,8 +121,7 @@ export class Connections {
    * Probes run side by side, each bounded: one hung connection delays no other.
    */
   async checkHealth(): Promise<void> {
-    const inUse = [...this.conns.values()].filter((c) => c.users.size > 0);
-    await Promise.all(inUse.map((conn) => this.checkOne(conn)));
+    await Promise.all([...this.conns].map(([id, conn]) => this.checkOne(id, conn)));
   }
 
   /**
@@ -125,8 +149,15 @@ export class Connections {
     return cleaned;
   }
 
-  private async checkOne(conn: Connection): Promise<void> {
+  private async checkOne(id: string, conn: Connection): Promise<void> {
     const liveness = await this.ctx.mounts.probe(conn.dir);
+    if (liveness !== "live" && conn.idle !== undefined) {
+      // A warm connection that died is not worth keeping: the next Mount makes a new one.
+      await this.lock.run(id, async () => {
+        if (conn.users.size === 0) await this.takeDown(id, conn);
+      });
+      return;
+    }
     if (liveness === "live") {
       conn.health = "ok";
       delete conn.lastError;
@@ -135,6 +166,15 @@ export class Connections {
       conn.lastError = `the backend mount stopped answering (${liveness}); the next Mount of a volume on it remounts it`;
       this.ctx.log.warn({ dir: conn.dir, liveness }, "connection is not answering");
     }
+  }
+
+  /** Unmount and forget a connection with no users (a Mount joining meanwhile keeps the entry). */
+  private async takeDown(id: string, conn: Connection): Promise<void> {
+    clearTimeout(conn.idle);
+    delete conn.idle;
+    await unmountPath(this.ctx, conn.dir);
+    await rmdir(conn.dir).catch(() => {});
+    if (conn.users.size === 0 && this.conns.get(id) === conn) this.conns.delete(id);
   }
 
   private connection(id: string): Connection {

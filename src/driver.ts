@@ -109,6 +109,8 @@ export class Driver {
       await unmountPath(this.ctx, this.mountpoint(name));
       await this.state.remove(name);
       this.lastErrors.delete(name);
+      const resolved = this.resolver.tryResolve(record);
+      if ("key" in resolved) await this.connections.dropIdle(resolved.key);
       await rmdir(this.mountpoint(name)).catch((err: NodeJS.ErrnoException) => {
         if (err.code !== "ENOENT") this.ctx.log.warn({ volume: name, err: err.message }, "mountpoint left");
       });

@@ -76,7 +76,7 @@ async function main(): Promise<void> {
     verifyHostKeys: config.verifyHostKeys,
   };
   const state = await StateStore.load(config.stateDir, log);
-  const connections = new Connections(config.root, ctx);
+  const connections = new Connections(config.root, ctx, config.connectionGraceMs);
   const driver = new Driver(state, connections, createRegistry(), ctx, config);
   const sharedCatalog = parseCatalogUrl(config.catalog);
   // Never a volume only here because the shared catalog was not loaded yet: until it is, Create waits for it.
@@ -121,6 +121,7 @@ async function main(): Promise<void> {
     const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
     await app.close();
     clearInterval(sweep);
+    await within(connections.closeIdle(), 3000);
     await within(Promise.all([state.close(), catalog?.then((c) => c?.close())]), 1000);
     log.info("stopped");
     process.exit(0);

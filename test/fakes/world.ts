@@ -44,6 +44,8 @@ export interface WorldOptions {
   readonly host?: FakeHost;
   readonly allowInlineSecrets?: boolean;
   readonly mountTimeoutMs?: number;
+  /** How long connections stay warm after their last volume (default 0: unmounted at once). */
+  readonly connectionGraceMs?: number;
   /** Share volume definitions through this (fake) etcd, as node `node`. */
   readonly catalog?: { readonly etcd: FakeEtcd; readonly node: string; readonly wrap?: KV };
 }
@@ -63,7 +65,7 @@ export async function makeWorld(options: WorldOptions = {}): Promise<World> {
     workDir: join(stateDir, "work"),
   });
   const state = await StateStore.load(stateDir, log);
-  const connections = new Connections(root, ctx);
+  const connections = new Connections(root, ctx, options.connectionGraceMs ?? 0);
   const registry = new Map([["fake", fakeBackend(host) as never]]);
   const driver = new Driver(state, connections, registry, ctx, {
     root,
