@@ -1,24 +1,17 @@
 /**
- * The HTTP front end on the plugin socket: a catch-all body parser (dockerd
- * sends no Content-Type), the route table, and the one place where errors
- * become `{"Err": ...}`.
+ * The HTTP front end on the plugin socket: the server (queries answered before fastify, see
+ * queries.ts), a catch-all body parser (dockerd sends no Content-Type), the route table, and
+ * errors turned into `{"Err": ...}` through answers.ts.
  */
+import { createServer } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
+import { ACCEPT, BODY_LIMIT, failure, logFailure } from "./answers.ts";
 import type { Driver } from "./driver.ts";
-import { messageOf, VolgateError } from "./errors.ts";
 import type { TlsFiles } from "./listen.ts";
 import type { Logger } from "./logger.ts";
-import { ACCEPT, type Body, ENDPOINTS, idOf, nameOf, optionsOf, parseBody } from "./protocol.ts";
-
-const QUERIES = new Set([
-  "/VolumeDriver.Capabilities",
-  "/VolumeDriver.Get",
-  "/VolumeDriver.List",
-  "/VolumeDriver.Path",
-]);
-
-/** Requests carry a name and a few options: anything bigger is not from dockerd. */
-const BODY_LIMIT = 256 * 1024;
+import { type Body, ENDPOINTS, idOf, nameOf, optionsOf, parseBody } from "./protocol.ts";
+import { answerQuery, queries } from "./queries.ts";
 
 /** What a handler may ask of its request: a signal that fires when dockerd hangs up or volgate stops. */
 interface Request {
@@ -30,8 +23,8 @@ type Handler = (body: Body, request: Request) => Promise<object | string> | obje
 
 function handlers(driver: Driver): Record<(typeof ENDPOINTS)[number], Handler> {
   return {
+    ...queries(driver),
     "/Plugin.Activate": () => ({ Implements: ["VolumeDriver"] }),
-    "/VolumeDriver.Capabilities": () => ({ Capabilities: { Scope: "global" } }),
     "/VolumeDriver.Create": async (b) => {
       await driver.create(nameOf(b), optionsOf(b));
       return {};
@@ -47,23 +40,7 @@ function handlers(driver: Driver): Record<(typeof ENDPOINTS)[number], Handler> {
       await driver.unmount(nameOf(b), idOf(b));
       return {};
     },
-    "/VolumeDriver.Path": (b) => ({ Mountpoint: driver.path(nameOf(b)) }),
-    "/VolumeDriver.Get": (b) => ({ Volume: driver.get(nameOf(b)) }),
-    "/VolumeDriver.List": () => driver.listJson(),
   };
-}
-
-/** Status codes for the few errors that are not the driver's. */
-function statusOf(err: unknown): number {
-  const code = (err as { code?: string }).code;
-  if (code === "FST_ERR_CTP_BODY_TOO_LARGE") return 413;
-  return 500;
-}
-
-function errorText(err: unknown): string {
-  if (err instanceof VolgateError) return err.message;
-  if (statusOf(err) === 413) return `request body too large (limit ${BODY_LIMIT} bytes)`;
-  return `internal error: ${messageOf(err)}`;
 }
 
 /** An AbortSignal that fires when dockerd hangs up before we answered, or when volgate stops. */
@@ -90,6 +67,8 @@ const noSchemas = () => () => {
  */
 const REQUEST_TIMEOUT_MS = 10_000;
 const MAX_CONNECTIONS = 1024;
+/** dockerd keeps its connections to a plugin open: so do we, as fastify would. */
+const KEEP_ALIVE_MS = 72_000;
 const FASTIFY_OPTIONS = {
   logger: false,
   bodyLimit: BODY_LIMIT,
@@ -107,8 +86,19 @@ export interface AppOptions {
 export function buildApp(driver: Driver, log: Logger, options: AppOptions = {}): FastifyInstance {
   const { https } = options;
   const stopping = options.stopping ?? new AbortController().signal;
-  const app = (https ? Fastify({ https, ...FASTIFY_OPTIONS }) : Fastify(FASTIFY_OPTIONS)) as FastifyInstance;
+  const fast = queries(driver);
+  const app = Fastify({
+    ...FASTIFY_OPTIONS,
+    serverFactory: (handler) => {
+      const dispatch: typeof handler = (req, res) => {
+        if (!answerQuery(req, res, fast, log)) handler(req, res);
+      };
+      return https ? createTlsServer(https, dispatch) : createServer(dispatch);
+    },
+  }) as unknown as FastifyInstance;
   app.server.maxConnections = MAX_CONNECTIONS;
+  app.server.requestTimeout = REQUEST_TIMEOUT_MS;
+  app.server.keepAliveTimeout = KEEP_ALIVE_MS;
   app.server.headersTimeout = REQUEST_TIMEOUT_MS;
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", { parseAs: "string" }, (_req, text, done) => {
@@ -120,16 +110,9 @@ export function buildApp(driver: Driver, log: Logger, options: AppOptions = {}):
   });
 
   app.setErrorHandler((err, request, reply) => {
-    const status = statusOf(err);
-    const message = errorText(err);
-    const kind = err instanceof VolgateError ? err.kind : "internal";
-    // dockerd asks Get before every create and for other drivers' volumes: an unknown name is routine.
-    const level = kind === "internal" ? "error" : kind === "not_found" ? "debug" : "warn";
-    log[level](
-      { op: request.url, volume: (request.body as Body | undefined)?.Name, kind, err: message },
-      "failed",
-    );
-    void reply.code(status).type(ACCEPT).send({ Err: message });
+    const { status, body } = failure(err);
+    logFailure(log, request.url, (request.body as Body | undefined)?.Name, err, body.Err);
+    void reply.code(status).type(ACCEPT).send(body);
   });
   app.setNotFoundHandler((request, reply) => {
     void reply
@@ -147,17 +130,18 @@ export function buildApp(driver: Driver, log: Logger, options: AppOptions = {}):
       const result = await handle(body, { signal: () => abortSignalOf(reply, stopping) });
       const volume = typeof body.Name === "string" ? body.Name : undefined;
       // Queries (dockerd asks them constantly) log at debug; every change to a volume at info.
-      const quiet = QUERIES.has(url);
-      log[quiet ? "debug" : "info"](
-        {
-          op: url.slice(url.indexOf(".") + 1),
-          volume,
-          ...(volume !== undefined && { backend: driver.backendOf(volume) }),
-          ...(typeof body.ID === "string" && { id: body.ID }),
-          ms: Math.round((performance.now() - started) * 10) / 10,
-        },
-        "ok",
-      );
+      const level = Object.hasOwn(fast, url) ? "debug" : "info";
+      if (log.isLevelEnabled(level))
+        log[level](
+          {
+            op: url.slice(url.indexOf(".") + 1),
+            volume,
+            ...(volume !== undefined && { backend: driver.backendOf(volume) }),
+            ...(typeof body.ID === "string" && { id: body.ID }),
+            ms: Math.round((performance.now() - started) * 10) / 10,
+          },
+          "ok",
+        );
       return reply.type(ACCEPT).send(result);
     });
     app.route({

@@ -29,6 +29,8 @@ export class Connections {
   /** By connection id (the name of its directory under conns/). */
   private readonly conns = new Map<string, Connection>();
   private readonly lock = new KeyedLock();
+  /** Connection key -> id: the hash is asked for on every Get (Status), and keys are few. */
+  private readonly ids = new Map<string, string>();
 
   /** `graceMs`: how long a connection stays mounted after its last volume (0: unmount at once). */
   constructor(
@@ -38,18 +40,27 @@ export class Connections {
   ) {}
 
   dirOf(key: string): string {
-    return join(this.root, "conns", connectionId(key));
+    return join(this.root, "conns", this.idOf(key));
+  }
+
+  private idOf(key: string): string {
+    let id = this.ids.get(key);
+    if (id === undefined) {
+      id = connectionId(key);
+      this.ids.set(key, id);
+    }
+    return id;
   }
 
   health(key: string): { health: Health; lastError?: string } {
-    const c = this.conns.get(connectionId(key));
+    const c = this.conns.get(this.idOf(key));
     if (!c) return { health: "unmounted" };
     return { health: c.health, ...(c.lastError !== undefined && { lastError: c.lastError }) };
   }
 
   /** Make sure the connection is live and count `volume` as a user; returns its directory. */
   acquire<S>(backend: Backend<S>, spec: S, volume: string, deadline: Deadline): Promise<string> {
-    const id = connectionId(backend.connectionKey(spec));
+    const id = this.idOf(backend.connectionKey(spec));
     const conn = this.connection(id);
     conn.users.add(volume);
     clearTimeout(conn.idle);
@@ -77,7 +88,7 @@ export class Connections {
 
   /** `volume` no longer uses the connection; after the last user it stays warm for the grace period. */
   release(key: string, volume: string): Promise<void> {
-    const id = connectionId(key);
+    const id = this.idOf(key);
     return this.lock.run(id, async () => {
       const conn = this.conns.get(id);
       if (!conn) return;
@@ -95,7 +106,7 @@ export class Connections {
 
   /** Unmount the connection of `key` now if it is warm (no users): after a Remove, or the grace period. */
   dropIdle(key: string): Promise<void> {
-    const id = connectionId(key);
+    const id = this.idOf(key);
     return this.lock.run(id, async () => {
       const conn = this.conns.get(id);
       if (conn && conn.users.size === 0) await this.takeDown(id, conn);
@@ -110,7 +121,7 @@ export class Connections {
 
   /** At start: a volume found live after a restart still counts as a user. */
   adopt(key: string, volume: string): void {
-    const conn = this.connection(connectionId(key));
+    const conn = this.connection(this.idOf(key));
     conn.users.add(volume);
     conn.health = "ok";
   }

@@ -5,8 +5,6 @@
  */
 import { invalid } from "./errors.ts";
 
-export const ACCEPT = "application/vnd.docker.plugins.v1.2+json";
-
 export const ENDPOINTS = [
   "/Plugin.Activate",
   "/VolumeDriver.Create",

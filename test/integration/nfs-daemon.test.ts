@@ -97,7 +97,9 @@ function startDaemon(label) {
   const t0 = performance.now();
   const child = spawn(process.execPath, [join(dist, "main.js")], {
     env: { ...process.env, VOLGATE_SOCKET: SOCKET, VOLGATE_ROOT: ROOT, VOLGATE_STATE_DIR: DIRS.state,
-      VOLGATE_SECRETS_DIR: DIRS.secrets, VOLGATE_LOG_FORMAT: "json" },
+      VOLGATE_SECRETS_DIR: DIRS.secrets, VOLGATE_LOG_FORMAT: "json",
+      // These cases watch the export's mount go with its last volume: no warm connections.
+      VOLGATE_CONNECTION_GRACE: "0" },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const d = { label, child, t0, logs: [], stderr: "", waiters: new Set(), exited: undefined };

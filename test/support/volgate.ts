@@ -85,6 +85,8 @@ export async function startVolgate(options: VolgateOptions = {}): Promise<Volgat
     VOLGATE_STATE_DIR: stateDir,
     VOLGATE_SECRETS_DIR: secretsDir,
     VOLGATE_LOG_FORMAT: "json",
+    // Most cases watch a connection go with its last volume; warm connections set their grace themselves.
+    VOLGATE_CONNECTION_GRACE: "0",
     ...options.env,
   };
 
