@@ -1,8 +1,10 @@
 /** Resolving a stored volume to its backend, typed spec and connection key, cached per record. */
 import { join, resolve } from "node:path";
-import { type Backend, isValidName, parseBool } from "./backends/backend.ts";
+import type { Backend } from "./backends/backend.ts";
 import type { Registry } from "./backends/index.ts";
+import { parseBool } from "./backends/options.ts";
 import { invalid, messageOf } from "./errors.ts";
+import { isValidName } from "./names.ts";
 import type { VolumeRecord } from "./state.ts";
 
 export interface Resolved {

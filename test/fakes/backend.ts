@@ -1,12 +1,12 @@
 /** A backend for tests, driven by FakeHost: `-o server=S -o share=DIR [-o password=P]`. */
+import type { Backend } from "../../src/backends/backend.ts";
 import {
-  type Backend,
   COMMON_OPTIONS,
   checkAllowed,
   fuseSessionOptions,
   parseCommon,
   required,
-} from "../../src/backends/backend.ts";
+} from "../../src/backends/options.ts";
 import { backendError, invalid, redact } from "../../src/errors.ts";
 import type { FakeHost } from "./host.ts";
 

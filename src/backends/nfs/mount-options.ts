@@ -5,7 +5,7 @@
  * refused, naming what is allowed. Every mount gets ALWAYS_OPTIONS besides (argv.ts).
  */
 import { invalid } from "../../errors.ts";
-import { parseIntRange } from "../backend.ts";
+import { parseIntRange } from "../options.ts";
 
 /** Flags, each in a family of which at most one may be given (hard vs soft, ...). */
 const FLAGS: Readonly<Record<string, string>> = {

@@ -16,8 +16,8 @@
  * and locks differently: v3 is opt-in.
  */
 import { invalid } from "../../errors.ts";
-import { COMMON_OPTIONS, checkAllowed, type Options, parseBool } from "../backend.ts";
-import { hostForUrl, parseHost } from "../options.ts";
+import type { Options } from "../backend.ts";
+import { COMMON_OPTIONS, checkAllowed, hostForUrl, parseBool, parseHost } from "../options.ts";
 import { type MountItem, mountItems, sessionOptions } from "./mount-options.ts";
 
 type NfsVersion = "3" | "4" | "4.0" | "4.1" | "4.2";

@@ -6,17 +6,19 @@
 import { createHash } from "node:crypto";
 import { isIPv6 } from "node:net";
 import { invalid } from "../../errors.ts";
+import type { Options } from "../backend.ts";
 import {
   COMMON_OPTIONS,
   type CommonOptions,
   checkAllowed,
+  checkRefused,
   commonSessionKey,
-  type Options,
+  hostForUrl,
+  isHostName,
   parseBool,
   parseCommon,
-} from "../backend.ts";
-import { hostForUrl, isHostName } from "../options.ts";
-import { checkRefused, S3FS_REFUSED } from "../refused.ts";
+  refusedByName,
+} from "../options.ts";
 import { parseTuning, S3FS_TUNING_OPTIONS, type S3fsTuning } from "./tuning.ts";
 
 export interface S3fsSpec {
@@ -50,6 +52,52 @@ export const S3FS_OPTIONS: readonly string[] = [
 ];
 
 export const S3FS_SECRET_OPTIONS: readonly string[] = ["access_key_id", "secret_access_key"];
+
+const S3_FILES = "it makes s3fs read or write files on this host";
+const S3_LIBS = "it makes s3fs load a library on this host";
+const S3_TLS = "it weakens TLS certificate checks (volgate always verifies the endpoint's certificate)";
+const S3_LOGS = "it makes s3fs log request details that can carry credentials";
+const S3_CREDS = "volgate passes credentials itself: use -o credentials=PROFILE";
+const S3_OURS = "volgate sets it itself: use endpoint=, region= and path_style=";
+const S3_ALWAYS = "volgate always mounts nosuid,nodev";
+
+/** s3fs options that would touch files, load code, weaken TLS, log secrets or undo what volgate sets. */
+const S3FS_REFUSED = refusedByName({
+  passwd_file: S3_FILES,
+  use_cache: S3_FILES,
+  del_cache: S3_FILES,
+  check_cache_dir_exist: S3_FILES,
+  tmpdir: S3_FILES,
+  ahbe_conf: S3_FILES,
+  mime: S3_FILES,
+  logfile: S3_FILES,
+  load_sse_c: S3_FILES,
+  use_sse: "it can name a key file on this host: use sse=true for S3-managed keys",
+  set_check_cache_sigusr1: S3_FILES,
+  ssl_client_cert: S3_FILES,
+  credlib: S3_LIBS,
+  credlib_opts: S3_LIBS,
+  no_check_certificate: S3_TLS,
+  ssl_verify_hostname: S3_TLS,
+  cipher_suites: S3_TLS,
+  curldbg: S3_LOGS,
+  dbglevel: S3_LOGS,
+  debug: S3_LOGS,
+  profile: S3_CREDS,
+  iam_role: S3_CREDS,
+  ecs: S3_CREDS,
+  imdsv1only: S3_CREDS,
+  ibm_iam_auth: S3_CREDS,
+  ibm_iam_endpoint: S3_CREDS,
+  use_session_token: S3_CREDS,
+  public_bucket: S3_CREDS,
+  url: S3_OURS,
+  host: S3_OURS,
+  servicepath: S3_OURS,
+  use_path_request_style: S3_OURS,
+  suid: S3_ALWAYS,
+  dev: S3_ALWAYS,
+});
 
 const BUCKET_RE = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const REGION_RE = /^[a-z0-9][a-z0-9_-]{0,63}$/;

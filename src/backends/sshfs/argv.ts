@@ -4,8 +4,7 @@
  * goes through stdin (password_stdin), a key by its file.
  */
 import { invalid, VolgateError } from "../../errors.ts";
-import { fuseSessionOptions } from "../backend.ts";
-import { hostForUrl, optionPath } from "../options.ts";
+import { fuseSessionOptions, hostForUrl, optionPath } from "../options.ts";
 import type { SshfsSpec } from "./options.ts";
 
 type SshfsAuth = { readonly kind: "key"; readonly identityFile: string } | { readonly kind: "password" };

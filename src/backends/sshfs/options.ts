@@ -4,18 +4,20 @@
  * is built in argv.ts. Nothing here touches the machine.
  */
 import { invalid } from "../../errors.ts";
+import type { Options } from "../backend.ts";
 import {
   COMMON_OPTIONS,
   type CommonOptions,
   checkAllowed,
+  checkRefused,
   commonSessionKey,
-  type Options,
+  hostForUrl,
   parseBool,
   parseCommon,
+  parseHost,
   parseIntRange,
-} from "../backend.ts";
-import { hostForUrl, parseHost } from "../options.ts";
-import { checkRefused, SSHFS_REFUSED } from "../refused.ts";
+  refusedByName,
+} from "../options.ts";
 import { parseHostKeys } from "./known-hosts.ts";
 
 interface SshfsTuning {
@@ -63,6 +65,39 @@ export const SSHFS_OPTIONS: readonly string[] = [
   "password",
   ...TUNING,
 ];
+
+const SSH_RUNS = "it runs a command on this host";
+const SSH_FILES = "it reads or writes files on this host";
+const SSH_OURS = "volgate sets it itself (host keys are always verified; secrets go through credentials)";
+
+/** sshfs and ssh options that would run commands, touch files or undo what volgate sets. */
+const SSHFS_REFUSED = refusedByName({
+  ssh_command: SSH_RUNS,
+  ProxyCommand: SSH_RUNS,
+  ProxyJump: SSH_RUNS,
+  LocalCommand: SSH_RUNS,
+  PermitLocalCommand: SSH_RUNS,
+  KnownHostsCommand: SSH_RUNS,
+  sftp_server: SSH_RUNS,
+  PKCS11Provider: SSH_FILES,
+  SecurityKeyProvider: SSH_FILES,
+  F: SSH_FILES,
+  IdentityFile: SSH_FILES,
+  IdentityAgent: SSH_FILES,
+  CertificateFile: SSH_FILES,
+  UserKnownHostsFile: SSH_FILES,
+  GlobalKnownHostsFile: SSH_FILES,
+  ControlPath: SSH_FILES,
+  ControlMaster: SSH_FILES,
+  uidfile: SSH_FILES,
+  gidfile: SSH_FILES,
+  modules: SSH_FILES,
+  subdir: SSH_FILES,
+  directport: SSH_OURS,
+  passive: SSH_OURS,
+  password_stdin: SSH_OURS,
+  StrictHostKeyChecking: SSH_OURS,
+});
 
 const USER_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 
