@@ -5,7 +5,8 @@
  */
 import { mkdir, rmdir } from "node:fs/promises";
 import { join } from "node:path";
-import { type Backend, type BackendContext, connectionId, type Deadline } from "./backends/backend.ts";
+import { type Backend, type BackendContext, connectionId } from "./backends/backend.ts";
+import type { Deadline } from "./deadline.ts";
 import { messageOf } from "./errors.ts";
 import { KeyedLock } from "./lock.ts";
 import { unmountPath } from "./mountops.ts";

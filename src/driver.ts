@@ -6,9 +6,10 @@
  */
 import { mkdir, realpath, rmdir } from "node:fs/promises";
 import { join } from "node:path";
-import type { BackendContext, Deadline, Options } from "./backends/backend.ts";
+import type { BackendContext, Options } from "./backends/backend.ts";
 import type { Registry } from "./backends/index.ts";
 import type { Connections } from "./connections.ts";
+import { Deadline } from "./deadline.ts";
 import { busy, conflict, invalid, messageOf, notFound } from "./errors.ts";
 import { KeyedLock } from "./lock.ts";
 import { bindMount, unmountPath } from "./mountops.ts";
@@ -84,7 +85,7 @@ export class Driver {
           `volume ${name} already exists with other options: remove it first or pick another name`,
         );
       }
-      const deadline = { timeoutMs: this.settings.preflightTimeoutMs };
+      const deadline = Deadline.after(this.settings.preflightTimeoutMs);
       const subdir = await backend.preflight(spec, this.ctx, deadline);
       await mkdir(this.mountpoint(name), { recursive: true, mode: 0o755 });
       const createdAt = new Date().toISOString();
@@ -126,7 +127,7 @@ export class Driver {
       const liveness = await this.ctx.mounts.probe(target);
       if (liveness !== "live") {
         if (liveness === "stale") await unmountPath(this.ctx, target);
-        await this.attach(record, { timeoutMs: this.settings.mountTimeoutMs, ...(signal && { signal }) });
+        await this.attach(record, Deadline.after(this.settings.mountTimeoutMs, signal));
         // Docker never sends Unmount for a Mount it gave up on: do not keep the reference.
         if (signal?.aborted && totalMounts(record) === 0) {
           await this.detach(record);

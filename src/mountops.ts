@@ -1,20 +1,23 @@
 /** The mount operations volgate does itself: bind a volume's directory, unmount with a lazy fallback. */
 import type { BackendContext } from "./backends/backend.ts";
 import { lastLines } from "./backends/supervise.ts";
+import { Deadline } from "./deadline.ts";
 import { backendError } from "./errors.ts";
 
 type Ops = Pick<BackendContext, "runner" | "mounts" | "log">;
 
 const OP_TIMEOUT_MS = 10_000;
+/** Each of these commands gets its own short budget, whatever the request has left. */
+const opDeadline = () => ({ deadline: Deadline.after(OP_TIMEOUT_MS) });
 
 /** Bind `source` at `target`, read-only when asked; always nosuid,nodev. */
 export async function bindMount(ctx: Ops, source: string, target: string, readOnly: boolean): Promise<void> {
-  const bind = await ctx.runner.run("mount", ["--bind", source, target], { timeoutMs: OP_TIMEOUT_MS });
+  const bind = await ctx.runner.run("mount", ["--bind", source, target], opDeadline());
   if (bind.code !== 0) {
     throw backendError(`cannot bind ${source} at ${target}: ${lastLines(bind.stderr)}`);
   }
   const flags = `remount,bind,nosuid,nodev${readOnly ? ",ro" : ""}`;
-  const remount = await ctx.runner.run("mount", ["-o", flags, target], { timeoutMs: OP_TIMEOUT_MS });
+  const remount = await ctx.runner.run("mount", ["-o", flags, target], opDeadline());
   if (remount.code !== 0) {
     await unmountPath(ctx, target);
     throw backendError(`cannot remount ${target} ${flags}: ${lastLines(remount.stderr)}`);
@@ -27,10 +30,10 @@ export async function bindMount(ctx: Ops, source: string, target: string, readOn
  */
 export async function unmountPath(ctx: Ops, path: string): Promise<void> {
   if ((await ctx.mounts.probe(path)) === "absent") return;
-  const plain = await ctx.runner.run("umount", [path], { timeoutMs: OP_TIMEOUT_MS }).catch(() => undefined);
+  const plain = await ctx.runner.run("umount", [path], opDeadline()).catch(() => undefined);
   if (plain?.code === 0) return;
   ctx.log.warn({ path, stderr: plain?.stderr.trim() }, "unmount failed, detaching lazily");
-  const lazy = await ctx.runner.run("umount", ["-l", path], { timeoutMs: OP_TIMEOUT_MS });
+  const lazy = await ctx.runner.run("umount", ["-l", path], opDeadline());
   if (lazy.code !== 0 && (await ctx.mounts.probe(path)) !== "absent") {
     throw backendError(`cannot unmount ${path}: ${lastLines(lazy.stderr)}`);
   }

@@ -8,6 +8,7 @@ import { readdir, rmdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { BackendContext } from "./backends/backend.ts";
 import type { Connections } from "./connections.ts";
+import { Deadline } from "./deadline.ts";
 import type { Driver } from "./driver.ts";
 import { messageOf } from "./errors.ts";
 import { unmountPath } from "./mountops.ts";
@@ -64,7 +65,7 @@ async function recover(deps: ReconcileDeps, record: VolumeRecord, report: Reconc
     report.cleaned++;
   }
   try {
-    await driver.attach(record, { timeoutMs: deps.mountTimeoutMs });
+    await driver.attach(record, Deadline.after(deps.mountTimeoutMs));
     report.remounted++;
   } catch (err) {
     report.failed++;

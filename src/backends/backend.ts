@@ -7,6 +7,7 @@
  */
 import { createHash } from "node:crypto";
 import type { CommandRunner } from "../command.ts";
+import type { Deadline } from "../deadline.ts";
 import type { Logger } from "../logger.ts";
 import type { MountTable } from "../mountinfo.ts";
 
@@ -21,11 +22,6 @@ export interface BackendContext {
   /** A private directory (0700) for files a backend writes: known_hosts, passwd files, helper logs. */
   readonly workDir: string;
   readonly verifyHostKeys: boolean;
-}
-
-export interface Deadline {
-  readonly timeoutMs: number;
-  readonly signal?: AbortSignal;
 }
 
 export interface Backend<S = unknown> {

@@ -18,6 +18,7 @@ import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Backend, BackendContext, Options } from "../../src/backends/backend.ts";
+import { Deadline } from "../../src/deadline.ts";
 import { VolgateError } from "../../src/errors.ts";
 import { unmountPath } from "../../src/mountops.ts";
 import { failure, refusal } from "../support/expect-error.ts";
@@ -96,7 +97,7 @@ export function conformance<S>(
     let h: Harness;
     const parse = (o: Options) => b.parse(o);
     const key = (o: Options) => b.connectionKey(parse(o));
-    const deadline = () => ({ timeoutMs: s.mountTimeoutMs });
+    const deadline = () => Deadline.after(s.mountTimeoutMs);
     const mountedAt = async (target: string) =>
       (await h.ctx.mounts.entries()).filter((e) => e.mountPoint === target);
     /** Mount `o` at a new target and check it is one live nosuid,nodev mount. */

@@ -43,9 +43,8 @@ export function fakeBackend(host: FakeHost): Backend<FakeSpec> {
     },
     async mount(spec, target, ctx, deadline) {
       const result = await ctx.runner.run("fakefs", ["-o", spec.session, spec.server, target], {
-        timeoutMs: deadline.timeoutMs,
+        deadline,
         ...(spec.password !== undefined && { stdin: spec.password }),
-        ...(deadline.signal && { signal: deadline.signal }),
       });
       if (result.code !== 0) {
         throw backendError(`fakefs mount failed: ${redact(result.stderr.trim(), [spec.password ?? ""])}`);

@@ -8,6 +8,7 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type CommandRunner, createRunner } from "../../src/command.ts";
+import { Deadline } from "../../src/deadline.ts";
 import { systemMountTable } from "../../src/mountinfo.ts";
 import type { Harness, RecordedCall } from "../conformance/suite.ts";
 import type { FakeHost } from "../fakes/host.ts";
@@ -113,7 +114,8 @@ export async function realMachine(helper: string | undefined): Promise<Machine> 
       for (let round = 0; round < 10; round++) {
         const left = (await mounts.entries()).filter((e) => e.mountPoint.startsWith(`${d.root}/`));
         if (left.length === 0) return rm(d.root, { recursive: true, force: true });
-        for (const e of left) await runner.run("umount", ["-l", e.mountPoint], { timeoutMs: 10_000 });
+        for (const e of left)
+          await runner.run("umount", ["-l", e.mountPoint], { deadline: Deadline.after(10_000) });
       }
       throw new Error(`mounts left under ${d.root}: not removing it`);
     },

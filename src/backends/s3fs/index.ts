@@ -14,10 +14,11 @@ import { readdir, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Helper } from "../../command.ts";
 import { openProfile, readSecret } from "../../credentials.ts";
-import { backendError, invalid, messageOf, redact, timeout, VolgateError } from "../../errors.ts";
+import type { Deadline } from "../../deadline.ts";
+import { backendError, invalid, messageOf, redact, VolgateError } from "../../errors.ts";
 import { unmountPath } from "../../mountops.ts";
-import { sleep, within } from "../../time.ts";
-import { type Backend, type BackendContext, connectionId, type Deadline } from "../backend.ts";
+import { sleep } from "../../time.ts";
+import { type Backend, type BackendContext, connectionId } from "../backend.ts";
 import { checkTargetFree, lastLines, waitForMount } from "../supervise.ts";
 import { buildS3fsArgv } from "./argv.ts";
 import {
@@ -153,7 +154,6 @@ export async function startS3fs(
     flag: "wx",
   });
   const argv = buildS3fsArgv({ spec, target, passwdFile });
-  const started = Date.now();
   const raw = ctx.runner.start("s3fs", argv, { logFile: join(ctx.workDir, `s3fs-${id}.log`) });
   const helper: Helper = {
     pid: raw.pid,
@@ -167,8 +167,6 @@ export async function startS3fs(
   });
   try {
     await waitForMount(ctx, target, deadline, what, helper);
-    const left = deadline.timeoutMs - (Date.now() - started);
-    const seconds = Math.round(deadline.timeoutMs / 1000);
     const check = provesS3(target, spec.prefix).catch(async (err: unknown) => {
       // A failing s3fs exits right after its check: give it a moment, then quote it.
       await Promise.race([helper.exited, sleep(1000)]);
@@ -183,11 +181,11 @@ export async function startS3fs(
       );
     });
     // When late, the check keeps running: a lookup through a hung s3fs cannot be cancelled.
-    if ((await within(check, Math.max(1, left))) === "late") {
-      throw timeout(
-        `${what} did not answer within ${seconds}s: check that ${spec.endpoint} is reachable, or raise VOLGATE_MOUNT_TIMEOUT`,
-      );
-    }
+    await deadline.race(
+      check,
+      what,
+      `no answer through the mount; check that ${spec.endpoint} is reachable, or raise VOLGATE_MOUNT_TIMEOUT`,
+    );
     if (exitCode !== undefined || (await ctx.mounts.probe(target)) !== "live") {
       throw backendError(`${what} failed: ${helper.output() || "s3fs exited right after mounting"}`);
     }
@@ -232,8 +230,7 @@ export const s3fsBackend: Backend<S3fsSpec> = {
     warnIfPlain(spec, ctx);
     // s3fs hides why it failed (and may hang ~20 s on a dead endpoint): ask S3 first.
     await (await loadSdk()).checkBucket(access, deadline);
-    const left = { ...deadline, timeoutMs: Math.max(1, deadline.timeoutMs - (Date.now() - started)) };
-    const helper = await startS3fs(spec, access, target, ctx, left);
+    const helper = await startS3fs(spec, access, target, ctx, deadline);
     ctx.log.info(
       { remote: describeS3fs(spec), target, pid: helper.pid, ms: Date.now() - started },
       "s3fs connection mounted",

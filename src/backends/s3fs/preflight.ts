@@ -1,7 +1,7 @@
 /**
  * The s3fs control plane, through the AWS SDK: HeadBucket (endpoint, credentials,
  * bucket, region) and the volume's "directory" (a `prefix/` marker object or any
- * object under it), created on request. Everything runs within a deadline; messages
+ * object under it), created on request. Everything runs within the deadline; messages
  * say what failed and what to do, and never carry a secret.
  */
 import {
@@ -11,8 +11,8 @@ import {
   PutObjectCommand,
   S3Client,
 } from "@aws-sdk/client-s3";
+import type { Deadline } from "../../deadline.ts";
 import { backendError, invalid, messageOf, redact, timeout, VolgateError } from "../../errors.ts";
-import type { Deadline } from "../backend.ts";
 
 export interface S3Access {
   readonly endpoint: string;
@@ -109,22 +109,15 @@ const isNotFound = (err: unknown) => {
   return e.$metadata?.httpStatusCode === 404 || e.name === "NotFound" || e.name === "NoSuchKey";
 };
 
-/** One S3 session bound to a deadline: every call aborts when it passes or the request is cancelled. */
+/** One S3 session bound to a deadline: every call aborts when it is over. */
 class Session {
   private readonly client: S3Client;
-  private readonly controller = new AbortController();
-  private readonly timer: NodeJS.Timeout;
-  private cause: VolgateError | undefined;
-  private readonly onAbort = () => {
-    this.cause = timeout(`S3 check of ${this.access.endpoint} was cancelled: the request was aborted`);
-    this.controller.abort();
-  };
 
   constructor(
     private readonly access: S3Access,
     private readonly deadline: Deadline,
   ) {
-    const ms = Math.max(1, deadline.timeoutMs);
+    const ms = deadline.left();
     this.client = new S3Client({
       endpoint: access.endpoint,
       region: access.region,
@@ -136,21 +129,16 @@ class Session {
       responseChecksumValidation: "WHEN_REQUIRED",
       requestHandler: { connectionTimeout: ms, requestTimeout: ms },
     });
-    this.timer = setTimeout(() => {
-      const seconds = Math.max(1, Math.round(ms / 1000));
-      this.cause = timeout(`cannot reach S3 endpoint ${access.endpoint}: no answer within ${seconds}s`);
-      this.controller.abort();
-    }, ms);
-    deadline.signal?.addEventListener("abort", this.onAbort, { once: true });
-    if (deadline.signal?.aborted) this.onAbort();
   }
 
   async call<T>(what: string, run: (client: S3Client, signal: AbortSignal) => Promise<T>): Promise<T> {
-    if (this.cause) throw this.cause;
+    const over = () =>
+      this.deadline.error(`S3 check of ${this.access.endpoint}`, "check that it is reachable");
+    if (this.deadline.over) throw over();
     try {
-      return await run(this.client, this.controller.signal);
+      return await run(this.client, this.deadline.signal);
     } catch (err) {
-      throw this.cause ?? explain(err, this.access, what);
+      throw this.deadline.over ? over() : explain(err, this.access, what);
     }
   }
 
@@ -165,8 +153,6 @@ class Session {
   }
 
   close(): void {
-    clearTimeout(this.timer);
-    this.deadline.signal?.removeEventListener("abort", this.onAbort);
     this.client.destroy();
   }
 }

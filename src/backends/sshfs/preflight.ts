@@ -5,9 +5,9 @@
  */
 import { posix } from "node:path";
 import { Client, type ConnectConfig, type ServerHostKeyAlgorithm, type SFTPWrapper, type Stats } from "ssh2";
+import type { Deadline } from "../../deadline.ts";
 import { backendError, invalid, messageOf, timeout, VolgateError } from "../../errors.ts";
 import type { Logger } from "../../logger.ts";
-import type { Deadline } from "../backend.ts";
 import { hostForUrl } from "../options.ts";
 import { fingerprint, type HostKeyMatch, NO_KNOWN_HOSTS } from "./known-hosts.ts";
 
@@ -199,7 +199,7 @@ export async function sshPreflight(
     host: login.host,
     port: login.port,
     username: login.user,
-    readyTimeout: Math.max(1, deadline.timeoutMs),
+    readyTimeout: deadline.left(),
     hostVerifier: verify,
     ...(algorithms.length > 0 && { algorithms: { serverHostKey: algorithms } }),
     ...("privateKey" in login.auth
@@ -214,18 +214,6 @@ export async function sshPreflight(
   const password = "password" in login.auth ? login.auth.password : undefined;
   client.on("keyboard-interactive", (_name, _instructions, _lang, prompts, finish) => {
     finish(prompts.map(() => password ?? ""));
-  });
-  let timer: NodeJS.Timeout | undefined;
-  let onAbort: (() => void) | undefined;
-  const guard = new Promise<never>((_, reject) => {
-    const seconds = Math.round(deadline.timeoutMs / 1000);
-    timer = setTimeout(
-      () => reject(timeout(`no answer from ${where} within ${seconds}s: check that it is reachable`)),
-      deadline.timeoutMs,
-    );
-    onAbort = () => reject(timeout(`SSH check of ${where} was cancelled: the request was aborted`));
-    deadline.signal?.addEventListener("abort", onAbort, { once: true });
-    if (deadline.signal?.aborted) onAbort();
   });
   const work = async () => {
     await new Promise<void>((resolve, reject) => {
@@ -255,10 +243,8 @@ export async function sshPreflight(
     });
   };
   try {
-    return await Promise.race([work(), guard]);
+    return await deadline.race(work(), `SSH check of ${where}`, "check that it is reachable");
   } finally {
-    clearTimeout(timer);
-    if (onAbort) deadline.signal?.removeEventListener("abort", onAbort);
     client.end();
     client.destroy();
   }

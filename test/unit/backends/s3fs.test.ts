@@ -14,6 +14,7 @@ import { buildS3fsArgv } from "../../../src/backends/s3fs/argv.ts";
 import { resolveAccess, s3fsBackend, s3fsSaid, startS3fs } from "../../../src/backends/s3fs/index.ts";
 import type { S3fsSpec } from "../../../src/backends/s3fs/options.ts";
 import type { S3Access } from "../../../src/backends/s3fs/preflight.ts";
+import { Deadline } from "../../../src/deadline.ts";
 import { VolgateError } from "../../../src/errors.ts";
 import { type FakeHelper, FakeHost, type Fault } from "../../fakes/host.ts";
 import { captureLog } from "../../fakes/log.ts";
@@ -479,7 +480,7 @@ describe("startS3fs and mount through a fake runner", () => {
     const spec = parse({ ...base, endpoint: "http://127.0.0.1:9000" });
     const target = join(root, "t-ok");
     await mkdir(join(target, spec.prefix), { recursive: true });
-    const helper = await startS3fs(spec, await access(spec, m.ctx), target, m.ctx, { timeoutMs: 2000 });
+    const helper = await startS3fs(spec, await access(spec, m.ctx), target, m.ctx, Deadline.after(2000));
     const s = m.started[0];
     expect(helper.pid).toBe(s?.pid);
     expect(s?.args.slice(0, 3)).toEqual(["-f", "media-files", target]);
@@ -501,7 +502,9 @@ describe("startS3fs and mount through a fake runner", () => {
     const spec = parse({ ...base, endpoint: "http://127.0.0.1:9000" });
     const target = join(root, "t-lie");
     await mkdir(target, { recursive: true });
-    const err = await failure(startS3fs(spec, await access(spec, m.ctx), target, m.ctx, { timeoutMs: 2000 }));
+    const err = await failure(
+      startS3fs(spec, await access(spec, m.ctx), target, m.ctx, Deadline.after(2000)),
+    );
     expect(err.kind).toBe("backend");
     expect(err.message).toBe(
       's3fs mount of s3://media-files/vols/app1 @ http://127.0.0.1:9000 failed: invalid credentials(host=http://127.0.0.1:9000) - result of checking service.: the access key was refused: check credentials profile "s3"',
@@ -518,7 +521,7 @@ describe("startS3fs and mount through a fake runner", () => {
     );
     const spec = parse({ ...base, endpoint: "http://127.0.0.1:9000" });
     const err = await failure(
-      startS3fs(spec, await access(spec, m.ctx), join(root, "t-x"), m.ctx, { timeoutMs: 2000 }),
+      startS3fs(spec, await access(spec, m.ctx), join(root, "t-x"), m.ctx, Deadline.after(2000)),
     );
     expect(err.message).toMatch(/failed: bucket or key not found\(host=http:\/\/127\.0\.0\.1:9000\)/);
     expect(err.message).toMatch(/bucket media-files does not exist at http:\/\/127\.0\.0\.1:9000/);
@@ -527,7 +530,7 @@ describe("startS3fs and mount through a fake runner", () => {
   it("mount asks S3 first: an unreachable endpoint fails before s3fs starts", async () => {
     const m = fakeMachine("mount");
     const spec = parse({ ...base, endpoint: "http://127.0.0.1:1" });
-    const err = await failure(s3fsBackend.mount(spec, join(root, "t-unreach"), m.ctx, { timeoutMs: 3000 }));
+    const err = await failure(s3fsBackend.mount(spec, join(root, "t-unreach"), m.ctx, Deadline.after(3000)));
     expect(err.message).toBe(
       "cannot reach S3 endpoint http://127.0.0.1:1: connection refused (is the S3 server running there, on that port?)",
     );

@@ -14,6 +14,7 @@ import { sshfsBackend } from "../../../src/backends/sshfs/index.ts";
 import { fingerprint, matchKnownHosts } from "../../../src/backends/sshfs/known-hosts.ts";
 import type { SshfsSpec } from "../../../src/backends/sshfs/options.ts";
 import { resolveRemoteDir } from "../../../src/backends/sshfs/preflight.ts";
+import { Deadline } from "../../../src/deadline.ts";
 import { VolgateError } from "../../../src/errors.ts";
 import { FakeHost, type Fault } from "../../fakes/host.ts";
 import { captureLog } from "../../fakes/log.ts";
@@ -593,9 +594,12 @@ describe("mount through a fake runner", () => {
 
   it("starts sshfs with the profile key and a 0600 known_hosts written from host_key", async () => {
     const m = fakeMachine();
-    await sshfsBackend.mount(spec({ credentials: "key", host_key: KEY }), "/t/key", m.ctx(), {
-      timeoutMs: 2000,
-    });
+    await sshfsBackend.mount(
+      spec({ credentials: "key", host_key: KEY }),
+      "/t/key",
+      m.ctx(),
+      Deadline.after(2000),
+    );
     const s = m.started[0];
     expect(s?.file).toBe("sshfs");
     expect(s?.options.stdin).toBeUndefined();
@@ -611,7 +615,7 @@ describe("mount through a fake runner", () => {
 
   it("sends the profile password on stdin only, and uses the profile's known_hosts as is", async () => {
     const m = fakeMachine();
-    await sshfsBackend.mount(spec({ credentials: "pw" }), "/t/pw", m.ctx(), { timeoutMs: 2000 });
+    await sshfsBackend.mount(spec({ credentials: "pw" }), "/t/pw", m.ctx(), Deadline.after(2000));
     const s = m.started[0];
     expect(s?.options.stdin).toBe("profile-pw-123\n");
     expect(s?.args.join(" ")).not.toContain("profile-pw-123");
@@ -621,9 +625,12 @@ describe("mount through a fake runner", () => {
 
   it("uses an inline password when no profile is given", async () => {
     const m = fakeMachine();
-    await sshfsBackend.mount(spec({ password: "inline-pw-77", host_key: KEY }), "/t/inline", m.ctx(), {
-      timeoutMs: 2000,
-    });
+    await sshfsBackend.mount(
+      spec({ password: "inline-pw-77", host_key: KEY }),
+      "/t/inline",
+      m.ctx(),
+      Deadline.after(2000),
+    );
     expect(m.started[0]?.options.stdin).toBe("inline-pw-77\n");
     expect(m.started[0]?.args.join(" ")).not.toContain("inline-pw-77");
   });
@@ -634,9 +641,12 @@ describe("mount through a fake runner", () => {
       said: "Host key for [nas]:2222 has changed.\nHost key verification failed.\nread: Connection reset by peer\n",
     });
     const err = await failure(
-      sshfsBackend.mount(spec({ credentials: "key", host_key: OTHER }), "/t/bad", m.ctx(), {
-        timeoutMs: 2000,
-      }),
+      sshfsBackend.mount(
+        spec({ credentials: "key", host_key: OTHER }),
+        "/t/bad",
+        m.ctx(),
+        Deadline.after(2000),
+      ),
     );
     expect(err.kind).toBe("backend");
     expect(err.message).toBe(
@@ -649,7 +659,12 @@ describe("mount through a fake runner", () => {
     const m = fakeMachine("hang");
     const started = Date.now();
     const err = await failure(
-      sshfsBackend.mount(spec({ credentials: "key", host_key: KEY }), "/t/hang", m.ctx(), { timeoutMs: 300 }),
+      sshfsBackend.mount(
+        spec({ credentials: "key", host_key: KEY }),
+        "/t/hang",
+        m.ctx(),
+        Deadline.after(300),
+      ),
     );
     expect(err.kind).toBe("timeout");
     expect(Date.now() - started).toBeLessThan(1500);
@@ -659,7 +674,7 @@ describe("mount through a fake runner", () => {
   it("refuses to mount with no known host key, before starting anything", async () => {
     const m = fakeMachine();
     const err = await failure(
-      sshfsBackend.mount(spec({ credentials: "key" }), "/t/nokey", m.ctx(), { timeoutMs: 2000 }),
+      sshfsBackend.mount(spec({ credentials: "key" }), "/t/nokey", m.ctx(), Deadline.after(2000)),
     );
     expect(err.kind).toBe("invalid");
     expect(err.message).toBe(
@@ -671,7 +686,7 @@ describe("mount through a fake runner", () => {
   it("mounts without checking host keys only when the operator turned that off, with a warning", async () => {
     const m = fakeMachine();
     const before = logs.length;
-    await sshfsBackend.mount(spec({ credentials: "key" }), "/t/nocheck", m.ctx(false), { timeoutMs: 2000 });
+    await sshfsBackend.mount(spec({ credentials: "key" }), "/t/nocheck", m.ctx(false), Deadline.after(2000));
     expect(m.started[0]?.args[6]).toContain("StrictHostKeyChecking=no,UserKnownHostsFile=/dev/null");
     expect(logs.slice(before).some((l) => l.level === 40)).toBe(true);
   });
@@ -679,7 +694,7 @@ describe("mount through a fake runner", () => {
   it("preflight refuses a private key it cannot use, before any connection", async () => {
     const m = fakeMachine();
     const err = await failure(
-      sshfsBackend.preflight(spec({ credentials: "key", host_key: KEY }), m.ctx(), { timeoutMs: 2000 }),
+      sshfsBackend.preflight(spec({ credentials: "key", host_key: KEY }), m.ctx(), Deadline.after(2000)),
     );
     expect(err.kind).toBe("invalid");
     expect(err.message).toBe(
@@ -690,16 +705,21 @@ describe("mount through a fake runner", () => {
   it("says what credential is missing", async () => {
     const m = fakeMachine();
     await expect(
-      sshfsBackend.mount(spec({ host_key: KEY }), "/t/x", m.ctx(), { timeoutMs: 2000 }),
+      sshfsBackend.mount(spec({ host_key: KEY }), "/t/x", m.ctx(), Deadline.after(2000)),
     ).rejects.toThrow(/no credentials for u@nas: pass -o credentials=PROFILE/);
     await expect(
-      sshfsBackend.mount(spec({ credentials: "empty", host_key: KEY }), "/t/x", m.ctx(), { timeoutMs: 2000 }),
+      sshfsBackend.mount(
+        spec({ credentials: "empty", host_key: KEY }),
+        "/t/x",
+        m.ctx(),
+        Deadline.after(2000),
+      ),
     ).rejects.toThrow(/credentials profile "empty" .* has neither a private_key nor a password file/);
     await expect(
-      sshfsBackend.mount(spec({ credentials: "nope", host_key: KEY }), "/t/x", m.ctx(), { timeoutMs: 2000 }),
+      sshfsBackend.mount(spec({ credentials: "nope", host_key: KEY }), "/t/x", m.ctx(), Deadline.after(2000)),
     ).rejects.toThrow(/credentials profile "nope" not found/);
     await expect(
-      sshfsBackend.mount(spec({ credentials: "pw", max_conns: "4" }), "/t/x", m.ctx(), { timeoutMs: 2000 }),
+      sshfsBackend.mount(spec({ credentials: "pw", max_conns: "4" }), "/t/x", m.ctx(), Deadline.after(2000)),
     ).rejects.toThrow(/max_conns above 1 needs key authentication/);
     expect(m.started).toEqual([]);
   });
