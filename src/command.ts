@@ -123,3 +123,13 @@ export function createRunner(home: string): CommandRunner {
     },
   };
 }
+
+/** Last few meaningful lines of a helper's output, for error messages. */
+export function lastLines(text: string, count = 3): string {
+  return text
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0)
+    .slice(-count)
+    .join("; ");
+}

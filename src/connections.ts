@@ -5,9 +5,11 @@
  */
 import { mkdir, rmdir } from "node:fs/promises";
 import { join } from "node:path";
-import { type Backend, type BackendContext, connectionId } from "./backends/backend.ts";
+import { connectionId } from "./backends/backend.ts";
+import type { Backend } from "./backends/index.ts";
 import type { Deadline } from "./deadline.ts";
 import { messageOf } from "./errors.ts";
+import type { BackendContext } from "./host.ts";
 import { KeyedLock } from "./lock.ts";
 import { unmountPath } from "./mountops.ts";
 

@@ -6,11 +6,11 @@
  */
 import { mkdir, realpath, rmdir } from "node:fs/promises";
 import { join } from "node:path";
-import type { BackendContext, Options } from "./backends/backend.ts";
-import type { Registry } from "./backends/index.ts";
+import type { Options, Registry } from "./backends/index.ts";
 import type { Connections } from "./connections.ts";
 import { Deadline } from "./deadline.ts";
 import { busy, conflict, invalid, messageOf, notFound } from "./errors.ts";
+import type { BackendContext } from "./host.ts";
 import { KeyedLock } from "./lock.ts";
 import { bindMount, unmountPath } from "./mountops.ts";
 import { type StateStore, totalMounts, type VolumeRecord } from "./state.ts";

@@ -1,17 +1,15 @@
 /** The mount operations volgate does itself: bind a volume's directory, unmount with a lazy fallback. */
-import type { BackendContext } from "./backends/backend.ts";
-import { lastLines } from "./backends/supervise.ts";
+import { lastLines } from "./command.ts";
 import { Deadline } from "./deadline.ts";
 import { backendError } from "./errors.ts";
-
-type Ops = Pick<BackendContext, "runner" | "mounts" | "log">;
+import type { Host } from "./host.ts";
 
 const OP_TIMEOUT_MS = 10_000;
 /** Each of these commands gets its own short budget, whatever the request has left. */
 const opDeadline = () => ({ deadline: Deadline.after(OP_TIMEOUT_MS) });
 
 /** Bind `source` at `target`, read-only when asked; always nosuid,nodev. */
-export async function bindMount(ctx: Ops, source: string, target: string, readOnly: boolean): Promise<void> {
+export async function bindMount(ctx: Host, source: string, target: string, readOnly: boolean): Promise<void> {
   const bind = await ctx.runner.run("mount", ["--bind", source, target], opDeadline());
   if (bind.code !== 0) {
     throw backendError(`cannot bind ${source} at ${target}: ${lastLines(bind.stderr)}`);
@@ -28,7 +26,7 @@ export async function bindMount(ctx: Ops, source: string, target: string, readOn
  * Unmount whatever is at `path`; a busy or dead mount falls back to a lazy
  * unmount so state stays consistent. Absent mounts are fine.
  */
-export async function unmountPath(ctx: Ops, path: string): Promise<void> {
+export async function unmountPath(ctx: Host, path: string): Promise<void> {
   if ((await ctx.mounts.probe(path)) === "absent") return;
   const plain = await ctx.runner.run("umount", [path], opDeadline()).catch(() => undefined);
   if (plain?.code === 0) return;

@@ -6,11 +6,11 @@
  */
 import { readdir, rmdir } from "node:fs/promises";
 import { join } from "node:path";
-import type { BackendContext } from "./backends/backend.ts";
 import type { Connections } from "./connections.ts";
 import { Deadline } from "./deadline.ts";
 import type { Driver } from "./driver.ts";
 import { messageOf } from "./errors.ts";
+import type { BackendContext } from "./host.ts";
 import { unmountPath } from "./mountops.ts";
 import { type StateStore, totalMounts, type VolumeRecord } from "./state.ts";
 

@@ -1,7 +1,6 @@
 /** Resolving a stored volume to its backend, typed spec and connection key, cached per record. */
 import { join, resolve } from "node:path";
-import type { Backend } from "./backends/backend.ts";
-import type { Registry } from "./backends/index.ts";
+import type { Backend, Registry } from "./backends/index.ts";
 import { parseBool } from "./backends/options.ts";
 import { invalid, messageOf } from "./errors.ts";
 import { isValidName } from "./names.ts";

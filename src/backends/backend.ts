@@ -6,23 +6,10 @@
  * injected runner.
  */
 import { createHash } from "node:crypto";
-import type { CommandRunner } from "../command.ts";
 import type { Deadline } from "../deadline.ts";
-import type { Logger } from "../logger.ts";
-import type { MountTable } from "../mountinfo.ts";
+import type { BackendContext } from "../host.ts";
 
 export type Options = Readonly<Record<string, string>>;
-
-/** Everything a backend may touch, injected. */
-export interface BackendContext {
-  readonly runner: CommandRunner;
-  readonly mounts: MountTable;
-  readonly log: Logger;
-  readonly secretsDir: string;
-  /** A private directory (0700) for files a backend writes: known_hosts, passwd files, helper logs. */
-  readonly workDir: string;
-  readonly verifyHostKeys: boolean;
-}
 
 export interface Backend<S = unknown> {
   readonly name: string;

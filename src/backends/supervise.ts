@@ -4,23 +4,13 @@
  * only truth. Polls mountinfo until the target is live, the helper exits, or
  * the deadline passes; on failure the helper is killed and nothing is left mounted.
  */
-import type { Helper } from "../command.ts";
+import { type Helper, lastLines } from "../command.ts";
 import type { Deadline } from "../deadline.ts";
 import { backendError, busy } from "../errors.ts";
+import type { BackendContext } from "../host.ts";
 import { sleep } from "../time.ts";
-import type { BackendContext } from "./backend.ts";
 
 const POLL_MS = 25;
-
-/** Last few meaningful lines of a helper's output, for error messages. */
-export function lastLines(text: string, count = 3): string {
-  return text
-    .split("\n")
-    .map((l) => l.trim())
-    .filter((l) => l.length > 0)
-    .slice(-count)
-    .join("; ");
-}
 
 /**
  * A helper mounts only where nothing is mounted: over a live mount it would stack a second one

@@ -17,9 +17,10 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Backend, BackendContext, Options } from "../../src/backends/backend.ts";
+import type { Backend, Options } from "../../src/backends/backend.ts";
 import { Deadline } from "../../src/deadline.ts";
 import { VolgateError } from "../../src/errors.ts";
+import type { BackendContext } from "../../src/host.ts";
 import { unmountPath } from "../../src/mountops.ts";
 import { failure, refusal } from "../support/expect-error.ts";
 import { eventually } from "../support/procs.ts";

@@ -10,8 +10,8 @@
  */
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { BackendContext } from "../../src/backends/backend.ts";
 import type { CommandRunner, Helper, RunOptions, RunResult, StartOptions } from "../../src/command.ts";
+import type { BackendContext } from "../../src/host.ts";
 import type { Logger } from "../../src/logger.ts";
 import type { Liveness, MountEntry, MountTable } from "../../src/mountinfo.ts";
 

@@ -12,12 +12,13 @@
  */
 import { mkdtemp, rmdir } from "node:fs/promises";
 import { join } from "node:path";
-import type { RunResult } from "../../command.ts";
+import { lastLines, type RunResult } from "../../command.ts";
 import type { Deadline } from "../../deadline.ts";
 import { backendError, VolgateError } from "../../errors.ts";
+import type { BackendContext } from "../../host.ts";
 import { unmountPath } from "../../mountops.ts";
-import type { Backend, BackendContext } from "../backend.ts";
-import { checkTargetFree, lastLines, waitForMount } from "../supervise.ts";
+import type { Backend } from "../backend.ts";
+import { checkTargetFree, waitForMount } from "../supervise.ts";
 import { nfsMountArgs } from "./argv.ts";
 import { describeNfs, NFS_OPTIONS, type NfsSpec, nfsConnectionKey, nfsSource, parseNfs } from "./options.ts";
 import { checkReachable, ensureDirectory } from "./preflight.ts";

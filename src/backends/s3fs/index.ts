@@ -12,14 +12,15 @@
  */
 import { readdir, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { Helper } from "../../command.ts";
+import { type Helper, lastLines } from "../../command.ts";
 import { openProfile, readSecret } from "../../credentials.ts";
 import type { Deadline } from "../../deadline.ts";
 import { backendError, invalid, messageOf, redact, VolgateError } from "../../errors.ts";
+import type { BackendContext } from "../../host.ts";
 import { unmountPath } from "../../mountops.ts";
 import { sleep } from "../../time.ts";
-import { type Backend, type BackendContext, connectionId } from "../backend.ts";
-import { checkTargetFree, lastLines, waitForMount } from "../supervise.ts";
+import { type Backend, connectionId } from "../backend.ts";
+import { checkTargetFree, waitForMount } from "../supervise.ts";
 import { buildS3fsArgv } from "./argv.ts";
 import {
   checkKeyText,

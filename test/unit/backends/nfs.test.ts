@@ -8,13 +8,14 @@ import { lstat, mkdir, readdir, rm, symlink, writeFile } from "node:fs/promises"
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { BackendContext, Options } from "../../../src/backends/backend.ts";
+import type { Options } from "../../../src/backends/backend.ts";
 import { nfsMountArgs, nfsPorts } from "../../../src/backends/nfs/argv.ts";
 import { nfsBackend } from "../../../src/backends/nfs/index.ts";
 import { describeNfs, type NfsSpec, nfsConnectionKey } from "../../../src/backends/nfs/options.ts";
 import type { CommandRunner } from "../../../src/command.ts";
 import { Deadline } from "../../../src/deadline.ts";
 import type { VolgateError } from "../../../src/errors.ts";
+import type { BackendContext } from "../../../src/host.ts";
 import { type FakeEndpoint, fakeTcpPort } from "../../fakes/endpoints.ts";
 import { FakeHost } from "../../fakes/host.ts";
 import { failure, refusal } from "../../support/expect-error.ts";
