@@ -11,7 +11,7 @@ import { s3fsBackend } from "../src/backends/s3fs/index.ts";
 import { sshfsBackend } from "../src/backends/sshfs/index.ts";
 import { Deadline } from "../src/deadline.ts";
 import { unmountPath } from "../src/mountops.ts";
-import { type Machine, realMachine } from "../test/support/machine.ts";
+import { type Machine, realMachine, targetAt } from "../test/support/machine.ts";
 import { writeProfile } from "../test/support/profile.ts";
 import { startS3 } from "../test/support/s3.ts";
 import { startSshd } from "../test/support/sshd.ts";
@@ -51,14 +51,14 @@ async function measure<S>(label: string, backend: Backend<S>, opts: Options, mac
   const unmounts: number[] = [];
   const target = await machine.harness.newTarget();
   for (let i = 0; i < ROUNDS; i++) {
-    mounts.push((await timed(() => backend.mount(spec, target, ctx, deadline())))[1]);
+    mounts.push((await timed(() => backend.mount(spec, targetAt(target), ctx, deadline())))[1]);
     unmounts.push((await timed(() => unmountPath(ctx, target)))[1]);
   }
-  await backend.mount(spec, target, ctx, deadline());
+  await backend.mount(spec, targetAt(target), ctx, deadline());
   const file = join(target, subdir, "bench-64MiB");
   const [, writeMs] = await timed(() => writeFile64(file));
   await unmountPath(ctx, target); // a fresh mount: the read cannot come from this mount's page cache
-  await backend.mount(spec, target, ctx, deadline());
+  await backend.mount(spec, targetAt(target), ctx, deadline());
   const [data, readMs] = await timed(() => readFile(file));
   if (data.length !== SIZE) throw new Error(`${label}: read ${data.length} bytes, wrote ${SIZE}`);
   await rm(file);

@@ -3,9 +3,9 @@
  * refcounted by the volumes mounted through it. A connection is mounted with
  * its first volume and unmounted with its last.
  */
+import { createHash } from "node:crypto";
 import { mkdir, rmdir } from "node:fs/promises";
 import { join } from "node:path";
-import { connectionId } from "./backends/backend.ts";
 import type { Backend } from "./backends/index.ts";
 import type { Deadline } from "./deadline.ts";
 import { messageOf } from "./errors.ts";
@@ -16,11 +16,15 @@ import { unmountPath } from "./mountops.ts";
 export type Health = "ok" | "stale" | "down" | "unmounted";
 
 interface Connection {
+  readonly id: string;
   readonly dir: string;
   readonly users: Set<string>;
   health: Health;
   lastError?: string;
 }
+
+/** A connection's short id: names its directory under conns/ and its backend's files in the work dir. */
+const connectionId = (key: string) => createHash("sha256").update(key).digest("hex").slice(0, 16);
 
 export class Connections {
   private readonly conns = new Map<string, Connection>();
@@ -51,7 +55,7 @@ export class Connections {
         if (state === "stale") await unmountPath(this.ctx, conn.dir);
         await mkdir(conn.dir, { recursive: true, mode: 0o700 });
         try {
-          await backend.mount(spec, conn.dir, this.ctx, deadline);
+          await backend.mount(spec, { dir: conn.dir, id: conn.id }, this.ctx, deadline);
         } catch (err) {
           conn.health = "down";
           conn.lastError = messageOf(err);
@@ -114,7 +118,7 @@ export class Connections {
   private connection(key: string): Connection {
     let conn = this.conns.get(key);
     if (!conn) {
-      conn = { dir: this.dirOf(key), users: new Set(), health: "unmounted" };
+      conn = { id: connectionId(key), dir: this.dirOf(key), users: new Set(), health: "unmounted" };
       this.conns.set(key, conn);
     }
     return conn;

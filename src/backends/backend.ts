@@ -5,7 +5,6 @@
  * checks the remote side at create; mount puts one connection at a target directory through the
  * injected runner.
  */
-import { createHash } from "node:crypto";
 import type { Deadline } from "../deadline.ts";
 import type { BackendContext } from "../host.ts";
 
@@ -25,11 +24,13 @@ export interface Backend<S = unknown> {
   describe(spec: S): string;
   /** Check login, identity and the remote directory; returns the volume's directory inside the connection. */
   preflight(spec: S, ctx: BackendContext, deadline: Deadline): Promise<string>;
-  /** Mount the connection at `target` (an existing empty directory); kill and roll back on deadline. */
-  mount(spec: S, target: string, ctx: BackendContext, deadline: Deadline): Promise<void>;
+  /** Mount the connection at `target`; kill and roll back on deadline. */
+  mount(spec: S, target: Target, ctx: BackendContext, deadline: Deadline): Promise<void>;
 }
 
-/** A connection's short id: names its directory under conns/ and a backend's files in the work dir. */
-export function connectionId(key: string): string {
-  return createHash("sha256").update(key).digest("hex").slice(0, 16);
+/** Where a connection is mounted: an existing empty directory, and the connection's short id. */
+export interface Target {
+  readonly dir: string;
+  /** Given by Connections (it names the directory by it too): a backend names its work files with it. */
+  readonly id: string;
 }

@@ -23,6 +23,7 @@ import { VolgateError } from "../../src/errors.ts";
 import type { BackendContext } from "../../src/host.ts";
 import { unmountPath } from "../../src/mountops.ts";
 import { failure, refusal } from "../support/expect-error.ts";
+import { targetAt } from "../support/machine.ts";
 import { eventually } from "../support/procs.ts";
 
 export interface RecordedCall {
@@ -104,7 +105,7 @@ export function conformance<S>(
     /** Mount `o` at a new target and check it is one live nosuid,nodev mount. */
     const mountNew = async (o: Options) => {
       const target = await h.newTarget();
-      await b.mount(parse(o), target, h.ctx, deadline());
+      await b.mount(parse(o), targetAt(target), h.ctx, deadline());
       await expectMounted(target);
       return target;
     };
@@ -124,7 +125,7 @@ export function conformance<S>(
     };
     /** Mount `volume` again at a target that was cleaned, check it, and clean it again. */
     const remountAndClean = async (target: string) => {
-      await b.mount(parse(s.volume), target, h.ctx, deadline());
+      await b.mount(parse(s.volume), targetAt(target), h.ctx, deadline());
       await expectMounted(target);
       await unmountPath(h.ctx, target);
       await expectNothingAt(target);
@@ -256,7 +257,7 @@ export function conformance<S>(
         const failing = s.secrets.failing;
         if (failing === undefined) return t.skip();
         const target = await h.newTarget();
-        const err = await failure(b.mount(parse(failing), target, h.ctx, deadline()));
+        const err = await failure(b.mount(parse(failing), targetAt(target), h.ctx, deadline()));
         expect(secretsIn(err.message, s.secrets.values)).toEqual([]);
         await expectNothingAt(target);
         for (const o of s.secrets.volumes) {
@@ -293,7 +294,7 @@ export function conformance<S>(
 
       it("a mount on a live target leaves that mount alone: refused or a no-op", async () => {
         const target = await mountNew(s.volume);
-        const second = await b.mount(parse(s.volume), target, h.ctx, deadline()).then(
+        const second = await b.mount(parse(s.volume), targetAt(target), h.ctx, deadline()).then(
           () => undefined,
           (e: unknown) => e,
         );
@@ -309,7 +310,7 @@ export function conformance<S>(
 
       it("leaves nothing after a failed mount, and unmountPath after it succeeds", async () => {
         const target = await h.newTarget();
-        const err = await failure(b.mount(parse(s.failing), target, h.ctx, deadline()));
+        const err = await failure(b.mount(parse(s.failing), targetAt(target), h.ctx, deadline()));
         expect(["backend", "invalid", "timeout"]).toContain(err.kind);
         await expectNothingAt(target);
         await unmountPath(h.ctx, target);

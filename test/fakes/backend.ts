@@ -41,7 +41,7 @@ export function fakeBackend(host: FakeHost): Backend<FakeSpec> {
       if (!dirs.has(spec.share)) throw invalid(`share ${spec.share} does not exist on ${spec.server}`);
       return spec.share;
     },
-    async mount(spec, target, ctx, deadline) {
+    async mount(spec, { dir: target }, ctx, deadline) {
       const result = await ctx.runner.run("fakefs", ["-o", spec.session, spec.server, target], {
         deadline,
         ...(spec.password !== undefined && { stdin: spec.password }),

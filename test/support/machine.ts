@@ -6,7 +6,8 @@
  */
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
+import type { Target } from "../../src/backends/backend.ts";
 import { type CommandRunner, createRunner } from "../../src/command.ts";
 import { Deadline } from "../../src/deadline.ts";
 import { systemMountTable } from "../../src/mountinfo.ts";
@@ -24,6 +25,9 @@ export interface Machine {
   /** Unmount what is left (lazily) and remove the temp dirs. */
   close(): Promise<void>;
 }
+
+/** A connection target at `dir`, named by the directory (Connections names it by a hash of its key). */
+export const targetAt = (dir: string): Target => ({ dir, id: basename(dir) });
 
 /** Records every command, then lets `inner` run it. */
 function recording(inner: CommandRunner, calls: RecordedCall[]): CommandRunner {

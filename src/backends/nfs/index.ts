@@ -98,5 +98,5 @@ export const nfsBackend: Backend<NfsSpec> = {
     return spec.path;
   },
 
-  mount: mountExport,
+  mount: (spec, target, ctx, deadline) => mountExport(spec, target.dir, ctx, deadline),
 };

@@ -19,7 +19,7 @@ import { backendError, invalid, messageOf, redact, VolgateError } from "../../er
 import type { BackendContext } from "../../host.ts";
 import { unmountPath } from "../../mountops.ts";
 import { sleep } from "../../time.ts";
-import { type Backend, connectionId } from "../backend.ts";
+import type { Backend, Target } from "../backend.ts";
 import { checkTargetFree, waitForMount } from "../supervise.ts";
 import { buildS3fsArgv } from "./argv.ts";
 import {
@@ -84,9 +84,6 @@ function warnIfPlain(spec: S3fsSpec, ctx: BackendContext): void {
   }
 }
 
-/** Names this connection's files in the work dir; the same id Connections gives its directory. */
-const idOf = (spec: S3fsSpec) => connectionId(s3fsConnectionKey(spec));
-
 /** What s3fs said, without timestamps, source locations and its chatty [INF] start-up lines. */
 export function s3fsSaid(log: string): string {
   const lines = log
@@ -141,13 +138,12 @@ async function provesS3(target: string, prefix: string): Promise<void> {
 export async function startS3fs(
   spec: S3fsSpec,
   access: S3Access,
-  target: string,
+  { dir: target, id }: Target,
   ctx: BackendContext,
   deadline: Deadline,
 ): Promise<Helper> {
   const what = `s3fs mount of ${describeS3fs(spec)}`;
   await checkTargetFree(ctx, target, what);
-  const id = idOf(spec);
   const passwdFile = join(ctx.workDir, `s3fs-${id}.passwd`);
   await rm(passwdFile, { force: true });
   await writeFile(passwdFile, `${access.accessKeyId}:${access.secretAccessKey}\n`, {
@@ -233,7 +229,7 @@ export const s3fsBackend: Backend<S3fsSpec> = {
     await (await loadSdk()).checkBucket(access, deadline);
     const helper = await startS3fs(spec, access, target, ctx, deadline);
     ctx.log.info(
-      { remote: describeS3fs(spec), target, pid: helper.pid, ms: Date.now() - started },
+      { remote: describeS3fs(spec), target: target.dir, pid: helper.pid, ms: Date.now() - started },
       "s3fs connection mounted",
     );
   },

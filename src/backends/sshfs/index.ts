@@ -11,7 +11,7 @@ import { openProfile, profileFile, readSecret } from "../../credentials.ts";
 import { invalid, redact, VolgateError } from "../../errors.ts";
 import type { BackendContext } from "../../host.ts";
 import { unmountPath } from "../../mountops.ts";
-import { type Backend, connectionId } from "../backend.ts";
+import type { Backend } from "../backend.ts";
 import { hostForUrl } from "../options.ts";
 import { checkTargetFree, waitForMount } from "../supervise.ts";
 import { buildSshfsArgv } from "./argv.ts";
@@ -84,14 +84,11 @@ function noKnownKey(spec: SshfsSpec, source: string): VolgateError {
   );
 }
 
-/** Names files of this connection in the work dir; the same id Connections gives its directory. */
-const idOf = (spec: SshfsSpec) => connectionId(sshfsConnectionKey(spec));
-
 /** The known_hosts file ssh reads: the profile's (or the shared) file as is, or one written for host_key. */
-async function knownHostsFile(spec: SshfsSpec, login: Login, ctx: BackendContext): Promise<string> {
+async function knownHostsFile(spec: SshfsSpec, login: Login, ctx: BackendContext, id: string) {
   if (login.known.keys.accepted.length === 0) throw noKnownKey(spec, login.known.source);
   if (login.known.file !== undefined) return login.known.file;
-  const path = join(ctx.workDir, `sshfs-${idOf(spec)}.known_hosts`);
+  const path = join(ctx.workDir, `sshfs-${id}.known_hosts`);
   const name = knownHostsName(spec.host.toLowerCase(), spec.port);
   await writeFile(path, login.known.keys.accepted.map((k) => `${name} ${k}\n`).join(""), { mode: 0o600 });
   await chmod(path, 0o600);
@@ -139,7 +136,7 @@ export const sshfsBackend: Backend<SshfsSpec> = {
     return real.replace(/^\/+/, "");
   },
 
-  async mount(spec, target, ctx, deadline) {
+  async mount(spec, { dir: target, id }, ctx, deadline) {
     const what = `sshfs mount of ${spec.user}@${hostForUrl(spec.host)}:${spec.port}`;
     await checkTargetFree(ctx, target, what);
     const login = await resolveLogin(spec, ctx);
@@ -150,12 +147,12 @@ export const sshfsBackend: Backend<SshfsSpec> = {
       spec,
       target,
       auth: login.auth.kind === "key" ? { kind: "key", identityFile: login.auth.path } : { kind: "password" },
-      ...(ctx.verifyHostKeys && { knownHostsFile: await knownHostsFile(spec, login, ctx) }),
+      ...(ctx.verifyHostKeys && { knownHostsFile: await knownHostsFile(spec, login, ctx, id) }),
       verifyHostKeys: ctx.verifyHostKeys,
     });
     const raw = ctx.runner.start("sshfs", argv, {
       ...(login.auth.kind === "password" && { stdin: `${login.auth.password}\n` }),
-      logFile: join(ctx.workDir, `sshfs-${idOf(spec)}.log`),
+      logFile: join(ctx.workDir, `sshfs-${id}.log`),
     });
     // What ssh prints reaches Err and logs: never with the password, whatever it echoes.
     const password = login.auth.kind === "password" ? [login.auth.password] : [];

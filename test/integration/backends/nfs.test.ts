@@ -51,6 +51,8 @@ const errorOf = (err) => ({ ok: false, kind: err.kind, message: err.message });
 const entryAt = async (target) => (await ctx.mounts.entries()).find((e) => e.mountPoint === target);
 const umount = (target) => ctx.runner.run("umount", [target], { deadline: Deadline.after(10000) });
 const target = () => mkdtempSync("/tmp/volgate-target-");
+/** The connection target at dir, as Connections gives it (here named by the directory). */
+const at = (dir) => ({ dir, id: dir.split("/").pop() });
 const processes = (name) =>
   readdirSync("/proc").filter((p) => /^[0-9]+$/.test(p)).filter((p) => {
     try { return readFileSync("/proc/" + p + "/comm", "utf8").trim() === name; } catch { return false; }
@@ -106,7 +108,7 @@ await run("mount", async () => {
   const s = spec({ path: "app1" });
   const t = target();
   let started = Date.now();
-  await nfsBackend.mount(s, t, ctx, deadline());
+  await nfsBackend.mount(s, at(t), ctx, deadline());
   const mountMs = Date.now() - started;
   const entry = await entryAt(t);
   const text = "written through the NFS client\n";
@@ -115,7 +117,7 @@ await run("mount", async () => {
   const serverSide = readFileSync(join(EXPORTS.data, "app1", "hello.txt"), "utf8");
   const { writeMs } = throughput(join(t, "app1", "big"), ${BIG_MB});
   let r = await umount(t);
-  await nfsBackend.mount(s, t, ctx, deadline());
+  await nfsBackend.mount(s, at(t), ctx, deadline());
   const { readMs, bytes } = readAll(join(t, "app1", "big"));
   const serverBytes = statSync(join(EXPORTS.data, "app1", "big")).size;
   started = Date.now();
@@ -130,7 +132,7 @@ await run("mount", async () => {
 await run("mount-v3", async () => {
   const t = target();
   const started = Date.now();
-  await nfsBackend.mount(spec({ vers: "3" }), t, ctx, deadline());
+  await nfsBackend.mount(spec({ vers: "3" }), at(t), ctx, deadline());
   const mountMs = Date.now() - started;
   const entry = await entryAt(t);
   writeFileSync(join(t, "v3.txt"), "v3\n");
@@ -142,7 +144,7 @@ await run("mount-v3", async () => {
 await run("local-alias-ro", async () => {
   const s = nfsBackend.parse({ type: "nfs", o: "addr=" + SERVER + ",ro,nfsvers=4.1,soft", device: ":" + EXPORTS.data });
   const t = target();
-  await nfsBackend.mount(s, t, ctx, deadline());
+  await nfsBackend.mount(s, at(t), ctx, deadline());
   const entry = await entryAt(t);
   let writeError = "";
   try { writeFileSync(join(t, "nope.txt"), "x"); } catch (err) { writeError = err.code; }
@@ -152,7 +154,7 @@ await run("local-alias-ro", async () => {
 
 await run("ro-export", async () => {
   const t = target();
-  await nfsBackend.mount(spec({ export: EXPORTS.ro }), t, ctx, deadline());
+  await nfsBackend.mount(spec({ export: EXPORTS.ro }), at(t), ctx, deadline());
   const hello = readFileSync(join(t, "hello.txt"), "utf8");
   let writeError = "";
   try { writeFileSync(join(t, "nope.txt"), "x"); } catch (err) { writeError = err.code; }
@@ -187,7 +189,7 @@ const silentPort = silent.address().port;
 let hungTarget = "";
 await run("hung", async () => {
   hungTarget = target();
-  await nfsBackend.mount(spec({ nfs_opts: "port=" + silentPort }), hungTarget, ctx, Deadline.after(3000));
+  await nfsBackend.mount(spec({ nfs_opts: "port=" + silentPort }), at(hungTarget), ctx, Deadline.after(3000));
   return { unexpected: "mount passed" };
 });
 report("hung-after", {

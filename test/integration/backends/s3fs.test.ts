@@ -15,7 +15,7 @@ import { resolveAccess, s3fsBackend, startS3fs } from "../../../src/backends/s3f
 import { Deadline } from "../../../src/deadline.ts";
 import type { BackendContext } from "../../../src/host.ts";
 import { failure } from "../../support/expect-error.ts";
-import { type Machine, realMachine } from "../../support/machine.ts";
+import { type Machine, realMachine, targetAt } from "../../support/machine.ts";
 import { freePort, silentServers } from "../../support/peer.ts";
 import { tierCanRun } from "../../support/prereq.ts";
 import { eventually, helpersFor, mountEntry, processes } from "../../support/procs.ts";
@@ -201,7 +201,7 @@ describe.skipIf(!canRun)("s3fs backend against s3rver", () => {
       prefix = await s3fsBackend.preflight(spec, ctx, Deadline.after(10_000));
       target = await newTarget();
       const started = Date.now();
-      await s3fsBackend.mount(spec, target, ctx, Deadline.after(20_000));
+      await s3fsBackend.mount(spec, targetAt(target), ctx, Deadline.after(20_000));
       console.log(`s3fs mount (HeadBucket + s3fs + proof): ${Date.now() - started} ms`);
 
       const entry = await mountEntry(target);
@@ -253,7 +253,7 @@ describe.skipIf(!canRun)("s3fs backend against s3rver", () => {
       // read from a second, fresh connection, so nothing comes from the first one's caches
       const spec2 = s3fsBackend.parse(opts({ prefix: "vols/one", uid: "0" }));
       const target2 = await newTarget();
-      await s3fsBackend.mount(spec2, target2, ctx, Deadline.after(20_000));
+      await s3fsBackend.mount(spec2, targetAt(target2), ctx, Deadline.after(20_000));
       started = Date.now();
       const { stdout } = await exec("md5sum", [join(target2, prefix, "big.bin")]);
       const readMs = Date.now() - started;
@@ -269,7 +269,7 @@ describe.skipIf(!canRun)("s3fs backend against s3rver", () => {
     it("renames a big file with norenameapi (s3rver has no UploadPartCopy)", async () => {
       const spec = s3fsBackend.parse(opts({ prefix: "vols/one", norenameapi: "true" }));
       const t = await newTarget();
-      await s3fsBackend.mount(spec, t, ctx, Deadline.after(20_000));
+      await s3fsBackend.mount(spec, targetAt(t), ctx, Deadline.after(20_000));
       expect((await mountEntry(t))?.fsType).toBe("fuse.s3fs");
       const cmdline = await readFile(`/proc/${(await s3fsFor(t))[0]?.pid}/cmdline`, "utf8");
       expect(cmdline).toContain(",norenameapi");
@@ -285,7 +285,7 @@ describe.skipIf(!canRun)("s3fs backend against s3rver", () => {
       const spec = s3fsBackend.parse(opts({ umask: "022" }));
       expect(await s3fsBackend.preflight(spec, ctx, Deadline.after(10_000))).toBe("");
       const t = await newTarget();
-      await s3fsBackend.mount(spec, t, ctx, Deadline.after(20_000));
+      await s3fsBackend.mount(spec, targetAt(t), ctx, Deadline.after(20_000));
       // s3rver lists a common prefix only when objects sit directly under it: "vols/" and "new/"
       // (whose objects are deeper) are missing from its listing, though they can be looked up.
       expect(await readdir(t)).toEqual(expect.arrayContaining(["existing"]));
@@ -305,7 +305,7 @@ describe.skipIf(!canRun)("s3fs backend against s3rver", () => {
       const t = await newTarget();
       const started = Date.now();
       const err = await failure(
-        startS3fs(spec, await resolveAccess(spec, ctx), t, ctx, Deadline.after(3000)),
+        startS3fs(spec, await resolveAccess(spec, ctx), targetAt(t), ctx, Deadline.after(3000)),
       );
       const elapsed = Date.now() - started;
       console.log(`s3fs alone, refused endpoint: ${err.message} (${elapsed} ms)`);
@@ -324,7 +324,7 @@ describe.skipIf(!canRun)("s3fs backend against s3rver", () => {
     it("a mount against a missing bucket fails at HeadBucket, and starts nothing", async () => {
       const spec = s3fsBackend.parse(opts({ bucket: "no-such-bucket", prefix: "x" }));
       const t = await newTarget();
-      const err = await failure(s3fsBackend.mount(spec, t, ctx, Deadline.after(20_000)));
+      const err = await failure(s3fsBackend.mount(spec, targetAt(t), ctx, Deadline.after(20_000)));
       expect(err.message).toBe(
         `bucket no-such-bucket does not exist at ${s3.endpoint}: create it or check -o bucket`,
       );
@@ -337,7 +337,7 @@ describe.skipIf(!canRun)("s3fs backend against s3rver", () => {
       const t = await newTarget();
       const started = Date.now();
       const err = await failure(
-        startS3fs(spec, await resolveAccess(spec, ctx), t, ctx, Deadline.after(20_000)),
+        startS3fs(spec, await resolveAccess(spec, ctx), targetAt(t), ctx, Deadline.after(20_000)),
       );
       console.log(`s3fs alone, missing bucket: ${err.message} (${Date.now() - started} ms)`);
       expect(err.kind).toBe("backend");
@@ -353,7 +353,7 @@ describe.skipIf(!canRun)("s3fs backend against s3rver", () => {
       const t = await newTarget();
       const started = Date.now();
       const err = await failure(
-        startS3fs(spec, await resolveAccess(spec, ctx), t, ctx, Deadline.after(20_000)),
+        startS3fs(spec, await resolveAccess(spec, ctx), targetAt(t), ctx, Deadline.after(20_000)),
       );
       console.log(`s3fs alone, unknown key: ${err.message} (${Date.now() - started} ms)`);
       expect(err.kind).toBe("backend");

@@ -13,7 +13,7 @@ import { sshfsBackend } from "../../../src/backends/sshfs/index.ts";
 import { Deadline } from "../../../src/deadline.ts";
 import type { BackendContext } from "../../../src/host.ts";
 import { failure } from "../../support/expect-error.ts";
-import { type Machine, realMachine } from "../../support/machine.ts";
+import { type Machine, realMachine, targetAt } from "../../support/machine.ts";
 import { freePort, silentServers } from "../../support/peer.ts";
 import { tierCanRun } from "../../support/prereq.ts";
 import { eventually, helpersFor, mountEntry, processes } from "../../support/procs.ts";
@@ -234,7 +234,7 @@ describe.skipIf(!canRun)("sshfs backend against a real sshd", () => {
       const subdir = await sshfsBackend.preflight(spec, ctx, Deadline.after(10_000));
       const target = await newTarget();
       const started = Date.now();
-      await sshfsBackend.mount(spec, target, ctx, Deadline.after(20_000));
+      await sshfsBackend.mount(spec, targetAt(target), ctx, Deadline.after(20_000));
       const took = Date.now() - started;
 
       const entry = await mountEntry(target);
@@ -294,7 +294,7 @@ describe.skipIf(!canRun)("sshfs backend against a real sshd", () => {
         }),
       );
       const target = await newTarget();
-      await sshfsBackend.mount(spec, target, ctx, Deadline.after(20_000));
+      await sshfsBackend.mount(spec, targetAt(target), ctx, Deadline.after(20_000));
       const entry = await mountEntry(target);
       expect(entry?.fsType).toBe("fuse.sshfs");
       expect(entry?.options.split(",")).toEqual(expect.arrayContaining(["nosuid", "nodev"]));
@@ -309,7 +309,7 @@ describe.skipIf(!canRun)("sshfs backend against a real sshd", () => {
     it("fails on a wrong host key with ssh's own words, leaving no mount and no helper", async () => {
       const spec = sshfsBackend.parse(opts({ credentials: "key", host_key: strangerKeyLine() }));
       const target = await newTarget();
-      const err = await failure(sshfsBackend.mount(spec, target, ctx, Deadline.after(20_000)));
+      const err = await failure(sshfsBackend.mount(spec, targetAt(target), ctx, Deadline.after(20_000)));
       console.log(`sshfs, wrong host key: ${err.message}`);
       expect(err.kind).toBe("backend");
       expect(err.message).toContain("Host key verification failed.");
@@ -321,7 +321,7 @@ describe.skipIf(!canRun)("sshfs backend against a real sshd", () => {
     it("fails on a wrong password with ssh's Permission denied", async () => {
       const spec = sshfsBackend.parse(opts({ credentials: "badpw" }));
       const target = await newTarget();
-      const err = await failure(sshfsBackend.mount(spec, target, ctx, Deadline.after(20_000)));
+      const err = await failure(sshfsBackend.mount(spec, targetAt(target), ctx, Deadline.after(20_000)));
       console.log(`sshfs, wrong password: ${err.message}`);
       expect(err.message).toMatch(/Permission denied \(publickey,password\)/);
       expect(err.message).not.toContain("not-the-password-9x");
@@ -334,7 +334,7 @@ describe.skipIf(!canRun)("sshfs backend against a real sshd", () => {
       const spec = sshfsBackend.parse(opts({ credentials: "key", port: String(port) }));
       const target = await newTarget();
       const started = Date.now();
-      const err = await failure(sshfsBackend.mount(spec, target, ctx, Deadline.after(2000)));
+      const err = await failure(sshfsBackend.mount(spec, targetAt(target), ctx, Deadline.after(2000)));
       const elapsed = Date.now() - started;
       console.log(`sshfs, silent server: ${err.message} after ${elapsed} ms`);
       expect(err.kind).toBe("timeout");

@@ -19,7 +19,7 @@ import type { BackendContext } from "../../../src/host.ts";
 import { type FakeEndpoint, fakeTcpPort } from "../../fakes/endpoints.ts";
 import { FakeHost } from "../../fakes/host.ts";
 import { failure, refusal } from "../../support/expect-error.ts";
-import { fakeMachine, type Machine } from "../../support/machine.ts";
+import { fakeMachine, type Machine, targetAt } from "../../support/machine.ts";
 import { freePort } from "../../support/peer.ts";
 
 const parse = (o: Options) => nfsBackend.parse(o);
@@ -464,7 +464,7 @@ describe("preflight and mount with a fake mount", () => {
     );
     // The fake's mount.nfs: "access denied by server while mounting 127.0.0.1:/exports/data".
     fake.host.faults.set("127.0.0.1:/exports/data", "fail");
-    expect((await failure(nfsBackend.mount(spec(), work, ctx, deadline()))).message).toMatch(
+    expect((await failure(nfsBackend.mount(spec(), targetAt(work), ctx, deadline()))).message).toMatch(
       /does not exist/,
     );
     expect(await readdir(work)).toEqual([]);
@@ -482,7 +482,7 @@ describe("preflight and mount with a fake mount", () => {
 
   it("names an unresolvable server", async () => {
     const s = parse({ server: "no-such-host.invalid", export: "/e" });
-    const err = await failure(nfsBackend.mount(s, work, ctx, Deadline.after(2000)));
+    const err = await failure(nfsBackend.mount(s, targetAt(work), ctx, Deadline.after(2000)));
     expect(err.message).toMatch(/^cannot resolve NFS server name no-such-host.invalid: /);
     expect(fake.host.calls).toEqual([]);
   });
@@ -490,7 +490,7 @@ describe("preflight and mount with a fake mount", () => {
   it("a mount that hangs fails at the deadline, and one Docker aborts is cancelled", async () => {
     fake.host.faults.set("127.0.0.1:/exports/data", "hang");
     const started = Date.now();
-    const err = await failure(nfsBackend.mount(spec(), work, ctx, Deadline.after(500)));
+    const err = await failure(nfsBackend.mount(spec(), targetAt(work), ctx, Deadline.after(500)));
     expect(Date.now() - started).toBeLessThan(2000);
     expect(err.kind).toBe("timeout");
     expect(err.message).toBe(
@@ -498,7 +498,9 @@ describe("preflight and mount with a fake mount", () => {
     );
     const abort = new AbortController();
     setTimeout(() => abort.abort(), 100);
-    const cancelled = await failure(nfsBackend.mount(spec(), work, ctx, Deadline.after(5000, abort.signal)));
+    const cancelled = await failure(
+      nfsBackend.mount(spec(), targetAt(work), ctx, Deadline.after(5000, abort.signal)),
+    );
     expect(cancelled.message).toBe(
       "NFS mount of 127.0.0.1:/exports/data was cancelled because Docker aborted the request",
     );
@@ -507,7 +509,7 @@ describe("preflight and mount with a fake mount", () => {
 
   it("does not trust mount's exit code: the mount must show up in the mount table", async () => {
     fake.lie = true;
-    const err = await failure(nfsBackend.mount(spec(), work, ctx, Deadline.after(300)));
+    const err = await failure(nfsBackend.mount(spec(), targetAt(work), ctx, Deadline.after(300)));
     expect(err.kind).toBe("timeout");
     expect(err.message).toBe(
       "NFS mount of 127.0.0.1:/exports/data timed out after 0.3s: check that the server is reachable, or raise VOLGATE_MOUNT_TIMEOUT",
@@ -517,7 +519,7 @@ describe("preflight and mount with a fake mount", () => {
   it("mounts the export root at the target", async () => {
     const target = join(work, "conn");
     await mkdir(target);
-    await nfsBackend.mount(spec(), target, ctx, deadline());
+    await nfsBackend.mount(spec(), targetAt(target), ctx, deadline());
     expect(mountCalls().map((c) => c.args)).toEqual([nfsMountArgs(spec(), target)]);
     expect(await fake.host.mounts.probe(target)).toBe("live");
   });

@@ -20,6 +20,7 @@ import type { BackendContext } from "../../../src/host.ts";
 import { type FakeHelper, FakeHost, type Fault } from "../../fakes/host.ts";
 import { captureLog } from "../../fakes/log.ts";
 import { failure, refusal } from "../../support/expect-error.ts";
+import { targetAt } from "../../support/machine.ts";
 import { writeProfile } from "../../support/profile.ts";
 
 const base: Options = { bucket: "media-files", prefix: "vols/app1", credentials: "s3" };
@@ -481,16 +482,22 @@ describe("startS3fs and mount through a fake runner", () => {
     const spec = parse({ ...base, endpoint: "http://127.0.0.1:9000" });
     const target = join(root, "t-ok");
     await mkdir(join(target, spec.prefix), { recursive: true });
-    const helper = await startS3fs(spec, await access(spec, m.ctx), target, m.ctx, Deadline.after(2000));
+    const helper = await startS3fs(
+      spec,
+      await access(spec, m.ctx),
+      targetAt(target),
+      m.ctx,
+      Deadline.after(2000),
+    );
     const s = m.started[0];
     expect(helper.pid).toBe(s?.pid);
     expect(s?.args.slice(0, 3)).toEqual(["-f", "media-files", target]);
     expect(s?.args.join(" ")).not.toContain("profile/Secret+1");
     expect(s?.options.stdin).toBeUndefined();
-    expect(s?.options.logFile).toMatch(new RegExp(`^${root}/s3fs-[0-9a-f]{16}\\.log$`));
+    expect(s?.options.logFile).toBe(`${root}/s3fs-t-ok.log`);
     const passwd = passwdOf(s);
     expect(s?.read.get(passwd)).toEqual({ text: "AKIAPROFILE:profile/Secret+1\n", mode: 0o600 });
-    expect(passwd).toMatch(new RegExp(`^${root}/s3fs-[0-9a-f]{16}\\.passwd$`));
+    expect(passwd).toBe(`${root}/s3fs-t-ok.passwd`);
     await expect(stat(passwd)).rejects.toThrow(/ENOENT/);
     expect(s?.killed).toBe(false);
   });
@@ -504,7 +511,7 @@ describe("startS3fs and mount through a fake runner", () => {
     const target = join(root, "t-lie");
     await mkdir(target, { recursive: true });
     const err = await failure(
-      startS3fs(spec, await access(spec, m.ctx), target, m.ctx, Deadline.after(2000)),
+      startS3fs(spec, await access(spec, m.ctx), targetAt(target), m.ctx, Deadline.after(2000)),
     );
     expect(err.kind).toBe("backend");
     expect(err.message).toBe(
@@ -522,7 +529,7 @@ describe("startS3fs and mount through a fake runner", () => {
     );
     const spec = parse({ ...base, endpoint: "http://127.0.0.1:9000" });
     const err = await failure(
-      startS3fs(spec, await access(spec, m.ctx), join(root, "t-x"), m.ctx, Deadline.after(2000)),
+      startS3fs(spec, await access(spec, m.ctx), targetAt(join(root, "t-x")), m.ctx, Deadline.after(2000)),
     );
     expect(err.message).toMatch(/failed: bucket or key not found\(host=http:\/\/127\.0\.0\.1:9000\)/);
     expect(err.message).toMatch(/bucket media-files does not exist at http:\/\/127\.0\.0\.1:9000/);
@@ -531,7 +538,9 @@ describe("startS3fs and mount through a fake runner", () => {
   it("mount asks S3 first: an unreachable endpoint fails before s3fs starts", async () => {
     const m = fakeMachine("mount");
     const spec = parse({ ...base, endpoint: "http://127.0.0.1:1" });
-    const err = await failure(s3fsBackend.mount(spec, join(root, "t-unreach"), m.ctx, Deadline.after(3000)));
+    const err = await failure(
+      s3fsBackend.mount(spec, targetAt(join(root, "t-unreach")), m.ctx, Deadline.after(3000)),
+    );
     expect(err.message).toBe(
       "cannot reach S3 endpoint http://127.0.0.1:1: connection refused (is the S3 server running there, on that port?)",
     );

@@ -19,6 +19,7 @@ import { VolgateError } from "../../../src/errors.ts";
 import { FakeHost, type Fault } from "../../fakes/host.ts";
 import { captureLog } from "../../fakes/log.ts";
 import { failure, refusal } from "../../support/expect-error.ts";
+import { targetAt } from "../../support/machine.ts";
 import { writeProfile } from "../../support/profile.ts";
 
 // Fixed vectors made with OpenSSH 9.2: ssh-keygen -t ed25519 / -l / -H.
@@ -596,18 +597,18 @@ describe("mount through a fake runner", () => {
     const m = fakeMachine();
     await sshfsBackend.mount(
       spec({ credentials: "key", host_key: KEY }),
-      "/t/key",
+      targetAt("/t/key"),
       m.ctx(),
       Deadline.after(2000),
     );
     const s = m.started[0];
     expect(s?.file).toBe("sshfs");
     expect(s?.options.stdin).toBeUndefined();
-    expect(s?.options.logFile).toMatch(new RegExp(`^${root}/sshfs-[0-9a-f]{16}\\.log$`));
+    expect(s?.options.logFile).toBe(`${root}/sshfs-key.log`);
     const o = s?.args[6]?.split(",") ?? [];
     expect(o).toContain(`IdentityFile=${join(secretsDir, "key", "private_key")}`);
     const kh = o.find((x) => x.startsWith("UserKnownHostsFile="))?.slice("UserKnownHostsFile=".length) ?? "";
-    expect(kh).toMatch(new RegExp(`^${root}/sshfs-[0-9a-f]{16}\\.known_hosts$`));
+    expect(kh).toBe(`${root}/sshfs-key.known_hosts`);
     expect(await readFile(kh, "utf8")).toBe(`[nas]:2222 ${KEY}\n`);
     expect((await stat(kh)).mode & 0o777).toBe(0o600);
     expect(m.live.has("/t/key")).toBe(true);
@@ -615,7 +616,7 @@ describe("mount through a fake runner", () => {
 
   it("sends the profile password on stdin only, and uses the profile's known_hosts as is", async () => {
     const m = fakeMachine();
-    await sshfsBackend.mount(spec({ credentials: "pw" }), "/t/pw", m.ctx(), Deadline.after(2000));
+    await sshfsBackend.mount(spec({ credentials: "pw" }), targetAt("/t/pw"), m.ctx(), Deadline.after(2000));
     const s = m.started[0];
     expect(s?.options.stdin).toBe("profile-pw-123\n");
     expect(s?.args.join(" ")).not.toContain("profile-pw-123");
@@ -627,7 +628,7 @@ describe("mount through a fake runner", () => {
     const m = fakeMachine();
     await sshfsBackend.mount(
       spec({ password: "inline-pw-77", host_key: KEY }),
-      "/t/inline",
+      targetAt("/t/inline"),
       m.ctx(),
       Deadline.after(2000),
     );
@@ -643,7 +644,7 @@ describe("mount through a fake runner", () => {
     const err = await failure(
       sshfsBackend.mount(
         spec({ credentials: "key", host_key: OTHER }),
-        "/t/bad",
+        targetAt("/t/bad"),
         m.ctx(),
         Deadline.after(2000),
       ),
@@ -661,7 +662,7 @@ describe("mount through a fake runner", () => {
     const err = await failure(
       sshfsBackend.mount(
         spec({ credentials: "key", host_key: KEY }),
-        "/t/hang",
+        targetAt("/t/hang"),
         m.ctx(),
         Deadline.after(300),
       ),
@@ -674,7 +675,7 @@ describe("mount through a fake runner", () => {
   it("refuses to mount with no known host key, before starting anything", async () => {
     const m = fakeMachine();
     const err = await failure(
-      sshfsBackend.mount(spec({ credentials: "key" }), "/t/nokey", m.ctx(), Deadline.after(2000)),
+      sshfsBackend.mount(spec({ credentials: "key" }), targetAt("/t/nokey"), m.ctx(), Deadline.after(2000)),
     );
     expect(err.kind).toBe("invalid");
     expect(err.message).toBe(
@@ -686,7 +687,12 @@ describe("mount through a fake runner", () => {
   it("mounts without checking host keys only when the operator turned that off, with a warning", async () => {
     const m = fakeMachine();
     const before = logs.length;
-    await sshfsBackend.mount(spec({ credentials: "key" }), "/t/nocheck", m.ctx(false), Deadline.after(2000));
+    await sshfsBackend.mount(
+      spec({ credentials: "key" }),
+      targetAt("/t/nocheck"),
+      m.ctx(false),
+      Deadline.after(2000),
+    );
     expect(m.started[0]?.args[6]).toContain("StrictHostKeyChecking=no,UserKnownHostsFile=/dev/null");
     expect(logs.slice(before).some((l) => l.level === 40)).toBe(true);
   });
@@ -705,21 +711,31 @@ describe("mount through a fake runner", () => {
   it("says what credential is missing", async () => {
     const m = fakeMachine();
     await expect(
-      sshfsBackend.mount(spec({ host_key: KEY }), "/t/x", m.ctx(), Deadline.after(2000)),
+      sshfsBackend.mount(spec({ host_key: KEY }), targetAt("/t/x"), m.ctx(), Deadline.after(2000)),
     ).rejects.toThrow(/no credentials for u@nas: pass -o credentials=PROFILE/);
     await expect(
       sshfsBackend.mount(
         spec({ credentials: "empty", host_key: KEY }),
-        "/t/x",
+        targetAt("/t/x"),
         m.ctx(),
         Deadline.after(2000),
       ),
     ).rejects.toThrow(/credentials profile "empty" .* has neither a private_key nor a password file/);
     await expect(
-      sshfsBackend.mount(spec({ credentials: "nope", host_key: KEY }), "/t/x", m.ctx(), Deadline.after(2000)),
+      sshfsBackend.mount(
+        spec({ credentials: "nope", host_key: KEY }),
+        targetAt("/t/x"),
+        m.ctx(),
+        Deadline.after(2000),
+      ),
     ).rejects.toThrow(/credentials profile "nope" not found/);
     await expect(
-      sshfsBackend.mount(spec({ credentials: "pw", max_conns: "4" }), "/t/x", m.ctx(), Deadline.after(2000)),
+      sshfsBackend.mount(
+        spec({ credentials: "pw", max_conns: "4" }),
+        targetAt("/t/x"),
+        m.ctx(),
+        Deadline.after(2000),
+      ),
     ).rejects.toThrow(/max_conns above 1 needs key authentication/);
     expect(m.started).toEqual([]);
   });
