@@ -6,7 +6,7 @@
  */
 import { chown, mkdir, open, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
-import type { Backend, Options } from "../src/backends/backend.ts";
+import type { Backend, Options, Spec } from "../src/backends/backend.ts";
 import { s3fsBackend } from "../src/backends/s3fs/index.ts";
 import { sshfsBackend } from "../src/backends/sshfs/index.ts";
 import { Deadline } from "../src/deadline.ts";
@@ -35,7 +35,7 @@ async function writeFile64(path: string): Promise<void> {
   await file.close();
 }
 
-async function measure<S>(label: string, backend: Backend<S>, opts: Options, machine: Machine) {
+async function measure<S extends Spec>(label: string, backend: Backend<S>, opts: Options, machine: Machine) {
   const { ctx } = machine.harness;
   const spec = backend.parse(opts);
   /** Each step its own budget, as each Docker request has. */

@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import { mkdir, rmdir } from "node:fs/promises";
 import { join } from "node:path";
-import type { Backend } from "./backends/index.ts";
+import type { Backend, Spec } from "./backends/index.ts";
 import type { Deadline } from "./deadline.ts";
 import { messageOf } from "./errors.ts";
 import type { BackendContext } from "./host.ts";
@@ -46,7 +46,7 @@ export class Connections {
   }
 
   /** Make sure the connection is live and count `volume` as a user; returns its directory. */
-  acquire<S>(backend: Backend<S>, spec: S, volume: string, deadline: Deadline): Promise<string> {
+  acquire<S extends Spec>(backend: Backend<S>, spec: S, volume: string, deadline: Deadline): Promise<string> {
     const key = backend.connectionKey(spec);
     return this.lock.run(key, async () => {
       const conn = this.connection(key);

@@ -1,14 +1,13 @@
 /** Resolving a stored volume to its backend, typed spec and connection key, cached per record. */
 import { join, resolve } from "node:path";
-import type { Backend, Registry } from "./backends/index.ts";
-import { parseBool } from "./backends/options.ts";
+import type { Backend, Registry, Spec } from "./backends/index.ts";
 import { invalid, messageOf } from "./errors.ts";
 import { isValidName } from "./names.ts";
 import type { VolumeRecord } from "./state.ts";
 
 export interface Resolved {
   readonly backend: Backend;
-  readonly spec: unknown;
+  readonly spec: Spec;
   readonly key: string;
   readonly readOnly: boolean;
   readonly target: string;
@@ -32,7 +31,7 @@ export class Resolver {
       backend,
       spec,
       key: backend.connectionKey(spec),
-      readOnly: parseBool("ro", record.options.ro, false),
+      readOnly: spec.readOnly,
       target: backend.describe(spec),
     };
     this.cache.set(record, resolved);
@@ -60,7 +59,7 @@ export function sourceIn(connDir: string, subdir: string): string {
 
 export interface CreateRequest {
   readonly backend: Backend;
-  readonly spec: unknown;
+  readonly spec: Spec;
   /** The options to keep in state: everything but inline secrets, with `backend`. */
   readonly options: Record<string, string>;
   readonly secrets: Record<string, string>;

@@ -10,7 +10,13 @@ import type { BackendContext } from "../host.ts";
 
 export type Options = Readonly<Record<string, string>>;
 
-export interface Backend<S = unknown> {
+/** What the core reads from every typed spec. */
+export interface Spec {
+  /** `-o ro`: the volume's bind mount is read-only (its connection may be shared with writers). */
+  readonly readOnly: boolean;
+}
+
+export interface Backend<S extends Spec = Spec> {
   readonly name: string;
   /** Every option this backend accepts (common ones and aliases included), for error messages. */
   readonly options: readonly string[];

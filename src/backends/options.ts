@@ -8,10 +8,9 @@ import { invalid, VolgateError } from "../errors.ts";
 import { isValidName } from "../names.ts";
 import type { Options } from "./backend.ts";
 
-/** Options every backend understands. `ro` is applied to the volume's bind mount, the rest to the session. */
+/** Options every backend understands (but `ro`, which is the volume's: see parseReadOnly), typed. */
 export interface CommonOptions {
   readonly credentials?: string;
-  readonly ro: boolean;
   readonly create: boolean;
   readonly uid?: number;
   readonly gid?: number;
@@ -32,7 +31,6 @@ export function parseCommon(opts: Options): CommonOptions {
   }
   return {
     ...(credentials !== undefined && { credentials }),
-    ro: parseBool("ro", opts.ro, false),
     create: parseBool("create", opts.create, false),
     ...(opts.uid !== undefined && { uid: parseIntRange("uid", opts.uid, 0, 4294967294) }),
     ...(opts.gid !== undefined && { gid: parseIntRange("gid", opts.gid, 0, 4294967294) }),
@@ -40,6 +38,9 @@ export function parseCommon(opts: Options): CommonOptions {
     allowOther: parseBool("allow_other", opts.allow_other, true),
   };
 }
+
+/** `-o ro`, Spec.readOnly: applied to the volume's bind mount, never to the session. */
+export const parseReadOnly = (opts: Options): boolean => parseBool("ro", opts.ro, false);
 
 /** Session-shaping common options as FUSE -o values. */
 export function fuseSessionOptions(c: CommonOptions): string[] {

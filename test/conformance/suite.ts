@@ -17,7 +17,7 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Backend, Options } from "../../src/backends/backend.ts";
+import type { Backend, Options, Spec } from "../../src/backends/backend.ts";
 import { Deadline } from "../../src/deadline.ts";
 import { VolgateError } from "../../src/errors.ts";
 import type { BackendContext } from "../../src/host.ts";
@@ -48,7 +48,7 @@ export interface Harness {
   helpersAt(target: string): Promise<number>;
 }
 
-export interface Subject<S = unknown> {
+export interface Subject<S extends Spec = Spec> {
   readonly backend: Backend<S>;
   readonly harness: Harness;
   /** A volume that mounts. */
@@ -88,7 +88,7 @@ export interface SuiteOptions {
   readonly skip?: boolean;
 }
 
-export function conformance<S>(
+export function conformance<S extends Spec>(
   name: string,
   makeSubject: () => Promise<Subject<S>>,
   { skip = false }: SuiteOptions = {},

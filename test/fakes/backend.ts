@@ -1,16 +1,17 @@
 /** A backend for tests, driven by FakeHost: `-o server=S -o share=DIR [-o password=P]`. */
-import type { Backend } from "../../src/backends/backend.ts";
+import type { Backend, Spec } from "../../src/backends/backend.ts";
 import {
   COMMON_OPTIONS,
   checkAllowed,
   fuseSessionOptions,
   parseCommon,
+  parseReadOnly,
   required,
 } from "../../src/backends/options.ts";
 import { backendError, invalid, redact } from "../../src/errors.ts";
 import type { FakeHost } from "./host.ts";
 
-interface FakeSpec {
+interface FakeSpec extends Spec {
   readonly server: string;
   readonly share: string;
   readonly password?: string;
@@ -30,6 +31,7 @@ export function fakeBackend(host: FakeHost): Backend<FakeSpec> {
         server: required("fake", opts, "server", "the server name"),
         share: opts.share ?? "data",
         ...(opts.password !== undefined && { password: opts.password }),
+        readOnly: parseReadOnly(opts),
         session: fuseSessionOptions(common).join(","),
       };
     },

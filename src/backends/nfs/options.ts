@@ -17,12 +17,12 @@
  * and locks differently: v3 is opt-in.
  */
 import { invalid } from "../../errors.ts";
-import type { Options } from "../backend.ts";
-import { COMMON_OPTIONS, checkAllowed, hostForUrl, parseBool } from "../options.ts";
+import type { Options, Spec } from "../backend.ts";
+import { COMMON_OPTIONS, checkAllowed, hostForUrl, parseBool, parseReadOnly } from "../options.ts";
 import { Location, type NfsVersion, pathSegments, readLocalO } from "./location.ts";
 import { mountItems, sessionOptions } from "./mount-options.ts";
 
-export interface NfsSpec {
+export interface NfsSpec extends Spec {
   /** Host name or IP address (IPv6 without brackets). */
   readonly server: string;
   /** Absolute path of the export on the server, normalized. */
@@ -69,7 +69,7 @@ export function parseNfs(opts: Options): NfsSpec {
   for (const [name, why] of Object.entries(REFUSED)) {
     if (opts[name] !== undefined) throw invalid(`option ${name} is not supported by backend nfs: ${why}`);
   }
-  parseBool("ro", opts.ro, false);
+  const readOnly = parseReadOnly(opts);
   const create = parseBool("create", opts.create, false);
   const at = new Location(opts);
   const local = readLocalO(opts.o ?? "", at);
@@ -77,7 +77,7 @@ export function parseNfs(opts: Options): NfsSpec {
   const sessionOpts = sessionOptions(items, local.readOnly);
   const { server, export: exp, vers } = at.settle();
   const path = opts.path === undefined ? "" : pathSegments(opts.path, "path").join("/");
-  return { server, export: exp, path, vers, opts: sessionOpts, create };
+  return { server, export: exp, path, vers, opts: sessionOpts, readOnly, create };
 }
 
 /** `server:/export`, the mount source. */

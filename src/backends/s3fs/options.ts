@@ -5,7 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import { invalid } from "../../errors.ts";
-import type { Options } from "../backend.ts";
+import type { Options, Spec } from "../backend.ts";
 import {
   COMMON_OPTIONS,
   type CommonOptions,
@@ -14,12 +14,13 @@ import {
   commonSessionKey,
   parseBool,
   parseCommon,
+  parseReadOnly,
   refusedByName,
 } from "../options.ts";
 import { parseBucket, parseEndpoint, parsePrefix, parseRegion, pathStyleByDefault } from "./location.ts";
 import { parseTuning, S3FS_TUNING_OPTIONS, type S3fsTuning } from "./tuning.ts";
 
-export interface S3fsSpec {
+export interface S3fsSpec extends Spec {
   readonly bucket: string;
   /** The volume's directory inside the bucket, without leading or trailing `/`; "" is the whole bucket. */
   readonly prefix: string;
@@ -157,6 +158,7 @@ export function parseS3fs(opts: Options): S3fsSpec {
     sse: parseSse(opts.sse),
     ...(accessKeyId !== undefined && { accessKeyId }),
     ...(secretAccessKey !== undefined && { secretAccessKey }),
+    readOnly: parseReadOnly(opts),
     common,
     tuning: parseTuning(opts),
   };

@@ -4,7 +4,7 @@
  * is built in argv.ts. Nothing here touches the machine.
  */
 import { invalid } from "../../errors.ts";
-import type { Options } from "../backend.ts";
+import type { Options, Spec } from "../backend.ts";
 import {
   COMMON_OPTIONS,
   type CommonOptions,
@@ -16,6 +16,7 @@ import {
   parseCommon,
   parseHost,
   parseIntRange,
+  parseReadOnly,
   refusedByName,
 } from "../options.ts";
 import { parseHostKeys } from "./known-hosts.ts";
@@ -31,7 +32,7 @@ interface SshfsTuning {
   readonly maxConns?: number;
 }
 
-export interface SshfsSpec {
+export interface SshfsSpec extends Spec {
   /** Hostname, IPv4, or IPv6 without brackets. */
   readonly host: string;
   readonly port: number;
@@ -164,6 +165,7 @@ export function parseSshfs(opts: Options): SshfsSpec {
     path,
     ...(opts.host_key !== undefined && { hostKeys: parseHostKeys(opts.host_key) }),
     ...(opts.password !== undefined && { password: opts.password }),
+    readOnly: parseReadOnly(opts),
     common: parseCommon(opts),
     tuning: {
       reconnect: parseBool("reconnect", opts.reconnect, true),

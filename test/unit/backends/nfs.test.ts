@@ -34,6 +34,7 @@ describe("parse", () => {
       path: "",
       vers: "4",
       opts: [],
+      readOnly: false,
       create: false,
     });
   });
@@ -65,6 +66,7 @@ describe("parse", () => {
         "timeo=600",
         "wsize=65536",
       ],
+      readOnly: true,
       create: true,
     });
   });
@@ -127,6 +129,7 @@ describe("aliases", () => {
       path: "",
       vers: "4.1",
       opts: ["soft", "timeo=100"],
+      readOnly: false,
       create: false,
     });
   });
@@ -166,6 +169,7 @@ describe("aliases", () => {
       path: "db",
       vers: "4",
       opts: [],
+      readOnly: false,
       create: false,
     });
     expect(parseError({ share: ":/exports/app1" }).message).toMatch(/must look like HOST:\/export/);

@@ -36,7 +36,8 @@ describe("parse", () => {
       region: "us-east-1",
       pathStyle: false,
       sse: false,
-      common: { credentials: "s3", ro: false, create: false, allowOther: true },
+      readOnly: false,
+      common: { credentials: "s3", create: false, allowOther: true },
       tuning: {},
     });
   });
@@ -73,9 +74,9 @@ describe("parse", () => {
       region: "eu-west-3",
       pathStyle: true,
       sse: true,
+      readOnly: true,
       common: {
         credentials: "s3",
-        ro: true,
         create: true,
         uid: 1000,
         gid: 1001,

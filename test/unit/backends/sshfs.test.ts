@@ -43,7 +43,8 @@ describe("parse", () => {
       port: 22,
       user: "backup",
       path: "",
-      common: { ro: false, create: false, allowOther: true },
+      readOnly: false,
+      common: { create: false, allowOther: true },
       tuning: { reconnect: true, serverAliveInterval: 15, serverAliveCountMax: 3, compression: false },
     });
   });
@@ -74,9 +75,9 @@ describe("parse", () => {
       user: "backup",
       path: "/srv/data",
       hostKeys: [KEY],
+      readOnly: true,
       common: {
         credentials: "nas",
-        ro: true,
         create: true,
         uid: 1000,
         gid: 1000,
