@@ -13,7 +13,7 @@ import { buildSshfsArgv, type SshfsArgvInput } from "../../../src/backends/sshfs
 import { sshfsBackend } from "../../../src/backends/sshfs/index.ts";
 import { fingerprint, matchKnownHosts } from "../../../src/backends/sshfs/known-hosts.ts";
 import type { SshfsSpec } from "../../../src/backends/sshfs/options.ts";
-import { resolveRemoteDir } from "../../../src/backends/sshfs/preflight.ts";
+import { resolveRemoteDir } from "../../../src/backends/sshfs/remote-dir.ts";
 import { Deadline } from "../../../src/deadline.ts";
 import { VolgateError } from "../../../src/errors.ts";
 import { FakeHost, type Fault } from "../../fakes/host.ts";
