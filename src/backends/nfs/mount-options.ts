@@ -107,19 +107,23 @@ export function mountItems(list: string | undefined, from: string): MountItem[] 
     .map((item) => ({ from, item }));
 }
 
+/** A table's own entry: `valueOf` or `constructor` must not find what every object inherits. */
+const entry = <T>(table: Readonly<Record<string, T>>, key: string): T | undefined =>
+  Object.hasOwn(table, key) ? table[key] : undefined;
+
 /** Check one mount option against the allow-list; returns it normalized, or undefined to drop it. */
 function checkItem({ item, from }: MountItem): { family: string; item: string } | undefined {
   const eq = item.indexOf("=");
   const key = eq < 0 ? item : item.slice(0, eq);
   const value = eq < 0 ? undefined : item.slice(eq + 1);
   if (value === undefined && ALWAYS_OPTIONS.includes(key)) return undefined;
-  const why = WHY_NOT[key];
-  const family = FLAGS[key];
+  const why = entry(WHY_NOT, key);
+  const family = entry(FLAGS, key);
   if (family !== undefined) {
     if (value !== undefined) throw invalid(`${from} item "${item}" takes no value: use ${key}`);
     return { family, item };
   }
-  const rule = VALUES[key];
+  const rule = entry(VALUES, key);
   if (rule !== undefined) {
     if (value === undefined) throw invalid(`${from} item "${key}" needs a value (${key}=...)`);
     if ("min" in rule) {

@@ -203,6 +203,13 @@ describe("allow-list and injection", () => {
     expect(optsError("proto=udp")).toMatch(/proto="udp" is not allowed: use tcp or tcp6/);
   });
 
+  it("refuses names every object has (valueOf, constructor, __proto__): the allow-list is its own entries only", () => {
+    for (const name of ["valueOf", "constructor", "toString", "hasOwnProperty", "__proto__"]) {
+      expect(optsError(name)).toMatch(new RegExp(`nfs_opts item "${name}" is not allowed; allowed: `));
+      expect(optsError(`${name}=1`)).toMatch(/is not allowed; allowed: /);
+    }
+  });
+
   it("refuses o= items outside the allow-list the same way", () => {
     expect(parseError({ o: "addr=nas,suid", device: ":/e" }).message).toMatch(/o item "suid" is not allowed/);
     expect(parseError({ o: "addr=nas,context=x", device: ":/e" }).message).toMatch(/o item "context=x"/);
