@@ -130,7 +130,6 @@ export function buildApp(driver: Driver, log: Logger, https?: TlsFiles): Fastify
         {
           op: url.slice(url.indexOf(".") + 1),
           volume,
-          ...(volume !== undefined && { backend: driver.backendOf(volume) }),
           ...(typeof body.ID === "string" && { id: body.ID }),
           ms: Math.round((performance.now() - started) * 10) / 10,
         },

@@ -18,8 +18,6 @@ export interface Spec {
 
 export interface Backend<S extends Spec = Spec> {
   readonly name: string;
-  /** Every option this backend accepts (common ones and aliases included), for error messages. */
-  readonly options: readonly string[];
   /** Options that carry a secret inline: refused unless the operator allows inline secrets. */
   readonly secretOptions: readonly string[];
   /** Validate and type the options; throws `invalid` naming the bad option and what is allowed. */

@@ -105,14 +105,6 @@ export function parseIntRange(name: string, value: string, min: number, max: num
   return Number(value);
 }
 
-export function required(backend: string, opts: Options, name: string, hint: string): string {
-  const value = opts[name];
-  if (value === undefined || value === "") {
-    throw invalid(`backend ${backend} needs option ${name} (${hint})`);
-  }
-  return value;
-}
-
 /**
  * How a backend's helper spells host names: "labels" allows `_` in a label (ssh, S3 endpoints);
  * "dns" is strict DNS, with the root's trailing dot allowed (mount.nfs resolves it as such).

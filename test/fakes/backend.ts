@@ -6,7 +6,6 @@ import {
   fuseSessionOptions,
   parseCommon,
   parseReadOnly,
-  required,
 } from "../../src/backends/options.ts";
 import { backendError, invalid, redact } from "../../src/errors.ts";
 import type { FakeHost } from "./host.ts";
@@ -22,13 +21,13 @@ export function fakeBackend(host: FakeHost): Backend<FakeSpec> {
   const options = ["server", "share", "password", ...COMMON_OPTIONS];
   return {
     name: "fake",
-    options,
     secretOptions: ["password"],
     parse(opts) {
       checkAllowed("fake", opts, options);
       const common = parseCommon(opts);
+      if (!opts.server) throw invalid("backend fake needs option server (the server name)");
       return {
-        server: required("fake", opts, "server", "the server name"),
+        server: opts.server,
         share: opts.share ?? "data",
         ...(opts.password !== undefined && { password: opts.password }),
         readOnly: parseReadOnly(opts),

@@ -73,7 +73,7 @@ export class FakeHost {
   };
 
   readonly mounts: MountTable = {
-    entries: async () => [...[...this.under.values()].flat(), ...this.table.values()],
+    entries: async () => this.entries(),
     probe: async (path): Promise<Liveness> => {
       if (!this.table.has(path)) return "absent";
       return this.stale.has(path) ? "stale" : "live";
@@ -88,6 +88,11 @@ export class FakeHost {
     verifyHostKeys?: boolean;
   }): BackendContext {
     return { runner: this.runner, mounts: this.mounts, verifyHostKeys: true, ...options };
+  }
+
+  /** Every mount, those hidden under another included, as mountinfo would list them. */
+  entries(): MountEntry[] {
+    return [...[...this.under.values()].flat(), ...this.table.values()];
   }
 
   mountsOf(fsType: string): MountEntry[] {

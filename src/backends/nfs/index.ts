@@ -20,7 +20,7 @@ import { unmountPath } from "../../mountops.ts";
 import type { Backend } from "../backend.ts";
 import { checkTargetFree, waitForMount } from "../supervise.ts";
 import { nfsMountArgs } from "./argv.ts";
-import { describeNfs, NFS_OPTIONS, type NfsSpec, nfsConnectionKey, nfsSource, parseNfs } from "./options.ts";
+import { describeNfs, type NfsSpec, nfsConnectionKey, nfsSource, parseNfs } from "./options.ts";
 import { checkReachable, ensureDirectory } from "./preflight.ts";
 
 export type { NfsSpec } from "./options.ts";
@@ -77,7 +77,6 @@ async function mountExport(spec: NfsSpec, target: string, ctx: BackendContext, d
 
 export const nfsBackend: Backend<NfsSpec> = {
   name: "nfs",
-  options: NFS_OPTIONS,
   secretOptions: [],
   parse: parseNfs,
   connectionKey: nfsConnectionKey,

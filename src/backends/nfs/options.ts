@@ -35,7 +35,7 @@ export interface NfsSpec extends Spec {
   readonly create: boolean;
 }
 
-export const NFS_OPTIONS: readonly string[] = [
+const NFS_OPTIONS: readonly string[] = [
   ...COMMON_OPTIONS,
   "server",
   "export",

@@ -8,14 +8,7 @@
 import type { BackendContext } from "../../host.ts";
 import type { Backend } from "../backend.ts";
 import { resolveAccess } from "./access.ts";
-import {
-  describeS3fs,
-  parseS3fs,
-  S3FS_OPTIONS,
-  S3FS_SECRET_OPTIONS,
-  type S3fsSpec,
-  s3fsConnectionKey,
-} from "./options.ts";
+import { describeS3fs, parseS3fs, S3FS_SECRET_OPTIONS, type S3fsSpec, s3fsConnectionKey } from "./options.ts";
 import { startS3fs } from "./start.ts";
 
 export type { S3fsSpec } from "./options.ts";
@@ -34,7 +27,6 @@ function warnIfPlain(spec: S3fsSpec, ctx: BackendContext): void {
 
 export const s3fsBackend: Backend<S3fsSpec> = {
   name: "s3fs",
-  options: S3FS_OPTIONS,
   secretOptions: S3FS_SECRET_OPTIONS,
   parse: parseS3fs,
   connectionKey: s3fsConnectionKey,

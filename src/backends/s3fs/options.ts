@@ -37,7 +37,7 @@ export interface S3fsSpec extends Spec {
   readonly tuning: S3fsTuning;
 }
 
-export const S3FS_OPTIONS: readonly string[] = [
+const S3FS_OPTIONS: readonly string[] = [
   ...COMMON_OPTIONS,
   "bucket",
   "prefix",

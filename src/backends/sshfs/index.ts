@@ -13,7 +13,7 @@ import { hostForUrl } from "../options.ts";
 import { checkTargetFree, waitForMount } from "../supervise.ts";
 import { buildSshfsArgv } from "./argv.ts";
 import { knownHostsFile, resolveLogin } from "./login.ts";
-import { describeSshfs, parseSshfs, SSHFS_OPTIONS, type SshfsSpec, sshfsConnectionKey } from "./options.ts";
+import { describeSshfs, parseSshfs, type SshfsSpec, sshfsConnectionKey } from "./options.ts";
 
 export type { SshfsSpec } from "./options.ts";
 
@@ -30,7 +30,6 @@ function withHint(err: unknown): unknown {
 
 export const sshfsBackend: Backend<SshfsSpec> = {
   name: "sshfs",
-  options: SSHFS_OPTIONS,
   secretOptions: ["password"],
   parse: parseSshfs,
   connectionKey: sshfsConnectionKey,

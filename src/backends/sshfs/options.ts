@@ -55,7 +55,7 @@ const TUNING = [
   "cache",
   "max_conns",
 ];
-export const SSHFS_OPTIONS: readonly string[] = [
+const SSHFS_OPTIONS: readonly string[] = [
   ...COMMON_OPTIONS,
   "host",
   "port",
@@ -69,7 +69,8 @@ export const SSHFS_OPTIONS: readonly string[] = [
 
 const SSH_RUNS = "it runs a command on this host";
 const SSH_FILES = "it reads or writes files on this host";
-const SSH_OURS = "volgate sets it itself (host keys are always verified; secrets go through credentials)";
+const SSH_OURS =
+  "volgate sets it itself (it verifies host keys unless the operator set VOLGATE_VERIFY_HOST_KEYS=false; secrets go through credentials)";
 
 /** sshfs and ssh options that would run commands, touch files or undo what volgate sets. */
 const SSHFS_REFUSED = refusedByName({

@@ -40,8 +40,7 @@ function hostKeyAlgorithms(keys: readonly string[]): ServerHostKeyAlgorithm[] {
   return [...out];
 }
 
-/** The HostKeyPolicy source when no known_hosts file exists at all. */
-
+/** Which host keys this login accepts. */
 interface HostKeyPolicy {
   /** undefined: do not verify (operator turned verification off). */
   readonly keys?: HostKeyMatch;

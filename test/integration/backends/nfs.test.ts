@@ -32,7 +32,7 @@ const dist = process.argv[2];
 const load = (p) => import(pathToFileURL(join(dist, p)).href);
 const { nfsBackend } = await load("backends/nfs/index.js");
 const { createRunner } = await load("command.js");
-const { systemMountTable } = await load("mountinfo.js");
+const { parseMountInfo, systemMountTable } = await load("mountinfo.js");
 const { Deadline } = await load("deadline.js");
 
 const log = { trace() {}, debug() {}, info() {}, warn() {}, error() {}, fatal() {}, child() { return log; } };
@@ -48,7 +48,8 @@ const SERVER = ${JSON.stringify(NFS_SERVER)};
 const EXPORTS = ${JSON.stringify(EXPORTS)};
 const report = (name, fields) => console.log("RESULT " + JSON.stringify({ name, ...fields }));
 const errorOf = (err) => ({ ok: false, kind: err.kind, message: err.message });
-const entryAt = async (target) => (await ctx.mounts.entries()).find((e) => e.mountPoint === target);
+const entryAt = async (target) =>
+  parseMountInfo(readFileSync("/proc/self/mountinfo", "utf8")).find((e) => e.mountPoint === target);
 const umount = (target) => ctx.runner.run("umount", [target], { deadline: Deadline.after(10000) });
 const target = () => mkdtempSync("/tmp/volgate-target-");
 /** The connection target at dir, as Connections gives it (here named by the directory). */

@@ -414,10 +414,7 @@ describe("buildSshfsArgv", () => {
     expect(buildSshfsArgv(input({ host: "fd00::5" }))[1]).toBe("backup@[fd00::5]:/");
   });
 
-  it("refuses max_conns with a password, and file paths sshfs would split", () => {
-    expect(() => buildSshfsArgv(input({ max_conns: "2" }, { auth: { kind: "password" } }))).toThrow(
-      /max_conns/,
-    );
+  it("refuses file paths sshfs would split", () => {
     expect(() => buildSshfsArgv(input({}, { knownHostsFile: "/a,b" }))).toThrow(/comma, space or quote/);
     expect(() => buildSshfsArgv(input({}, { auth: { kind: "key", identityFile: "/a b" } }))).toThrow(/comma/);
   });
@@ -733,6 +730,14 @@ describe("mount through a fake runner", () => {
     await expect(
       sshfsBackend.mount(
         spec({ credentials: "pw", max_conns: "4" }),
+        targetAt("/t/x"),
+        m.ctx(),
+        Deadline.after(2000),
+      ),
+    ).rejects.toThrow(/max_conns above 1 needs key authentication/);
+    await expect(
+      sshfsBackend.mount(
+        spec({ password: "inline-pw-77", host_key: KEY, max_conns: "2" }),
         targetAt("/t/x"),
         m.ctx(),
         Deadline.after(2000),
