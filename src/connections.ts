@@ -109,7 +109,7 @@ export class Connections {
     }
   }
 
-  /** Connection directories no known volume uses (left by a crash): candidates for cleanup. */
+  /** Whether a volume uses the connection at `dir`; any other directory under conns/ is a crash's leftover. */
   isKnown(dir: string): boolean {
     for (const c of this.conns.values()) if (c.dir === dir && c.users.size > 0) return true;
     return false;

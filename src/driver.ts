@@ -71,10 +71,6 @@ export class Driver {
     return this.lock.run(name, work);
   }
 
-  backendOf(name: string): string | undefined {
-    return this.state.volumes.get(name)?.backend;
-  }
-
   async create(name: string, opts: Options): Promise<void> {
     const { backend, spec, options, secrets } = parseCreate(this.backends, name, opts, this.settings);
     await this.lock.run(name, async () => {

@@ -13,7 +13,6 @@ export type Liveness = "live" | "stale" | "absent";
 
 /** What the seam offers about the mount table; faked in unit tests. */
 export interface MountTable {
-  entries(): Promise<MountEntry[]>;
   /** absent: nothing mounted there; stale: mounted but not answering (ENOTCONN, EIO, hung). */
   probe(path: string): Promise<Liveness>;
 }
@@ -57,7 +56,6 @@ async function answers(path: string): Promise<boolean> {
 export function systemMountTable(file = "/proc/self/mountinfo"): MountTable {
   const entries = async () => parseMountInfo(await readFile(file, "utf8"));
   return {
-    entries,
     async probe(path) {
       const mounted = (await entries()).some((e) => e.mountPoint === path);
       if (!mounted) return "absent";

@@ -73,7 +73,6 @@ export class FakeHost {
   };
 
   readonly mounts: MountTable = {
-    entries: async () => this.entries(),
     probe: async (path): Promise<Liveness> => {
       if (!this.table.has(path)) return "absent";
       return this.stale.has(path) ? "stale" : "live";
