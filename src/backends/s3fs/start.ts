@@ -68,7 +68,7 @@ async function provesS3(target: string, prefix: string): Promise<void> {
 /**
  * Start s3fs in the foreground for `spec` at `target`, and return once the mount is live and
  * has reached S3; on any failure the helper is killed and nothing stays mounted. The passwd
- * file exists only while s3fs starts.
+ * file exists only while s3fs starts, and only once its command line is known to be good.
  */
 export async function startS3fs(
   spec: S3fsSpec,
@@ -80,53 +80,65 @@ export async function startS3fs(
   const what = `s3fs mount of ${describeS3fs(spec)}`;
   await checkTargetFree(ctx, target, what);
   const passwdFile = join(ctx.workDir, `s3fs-${id}.passwd`);
-  await rm(passwdFile, { force: true });
-  await writeFile(passwdFile, `${access.accessKeyId}:${access.secretAccessKey}\n`, {
-    mode: 0o600,
-    flag: "wx",
-  });
   const argv = buildS3fsArgv({ spec, target, passwdFile });
-  const raw = ctx.runner.start("s3fs", argv, { logFile: join(ctx.workDir, `s3fs-${id}.log`) });
-  const helper: Helper = {
-    pid: raw.pid,
-    exited: raw.exited,
-    output: () => redact(s3fsSaid(raw.output()), [access.secretAccessKey, access.accessKeyId]),
-    kill: () => raw.kill(),
-  };
+  await rm(passwdFile, { force: true });
+  try {
+    await writeFile(passwdFile, `${access.accessKeyId}:${access.secretAccessKey}\n`, {
+      mode: 0o600,
+      flag: "wx",
+    });
+    const raw = ctx.runner.start("s3fs", argv, { logFile: join(ctx.workDir, `s3fs-${id}.log`) });
+    const helper: Helper = {
+      pid: raw.pid,
+      exited: raw.exited,
+      output: () => redact(s3fsSaid(raw.output()), [access.secretAccessKey, access.accessKeyId]),
+      kill: () => raw.kill(),
+    };
+    await untilProven(spec, helper, target, ctx, deadline, what).catch(async (err: unknown) => {
+      helper.kill();
+      await unmountPath(ctx, target).catch(() => {});
+      throw withHint(err, access);
+    });
+    return helper;
+  } finally {
+    await rm(passwdFile, { force: true });
+  }
+}
+
+/** Resolve once s3fs's mount is live and a lookup through it has reached S3. */
+async function untilProven(
+  spec: S3fsSpec,
+  helper: Helper,
+  target: string,
+  ctx: BackendContext,
+  deadline: Deadline,
+  what: string,
+): Promise<void> {
   let exitCode: number | null | undefined;
   void helper.exited.then((code) => {
     exitCode = code;
   });
-  try {
-    await waitForMount(ctx, target, deadline, what, helper);
-    const check = provesS3(target, spec.prefix).catch(async (err: unknown) => {
-      // A failing s3fs exits right after its check: give it a moment, then quote it.
-      await Promise.race([helper.exited, sleep(1000)]);
-      if (exitCode !== undefined) {
-        throw backendError(`${what} failed: ${helper.output() || `exit code ${exitCode}`}`);
-      }
-      const why = (err as NodeJS.ErrnoException).code ?? messageOf(err);
-      throw backendError(
-        spec.prefix === ""
-          ? `${what} failed: the bucket cannot be listed through s3fs (${why})`
-          : `${what} failed: directory ${spec.prefix} is not visible through s3fs (${why}): check that it still exists in the bucket`,
-      );
-    });
-    // When late, the check keeps running: a lookup through a hung s3fs cannot be cancelled.
-    await deadline.race(
-      check,
-      what,
-      `no answer through the mount; check that ${spec.endpoint} is reachable, or raise VOLGATE_MOUNT_TIMEOUT`,
-    );
-    if (exitCode !== undefined || (await ctx.mounts.probe(target)) !== "live") {
-      throw backendError(`${what} failed: ${helper.output() || "s3fs exited right after mounting"}`);
+  await waitForMount(ctx, target, deadline, what, helper);
+  const check = provesS3(target, spec.prefix).catch(async (err: unknown) => {
+    // A failing s3fs exits right after its check: give it a moment, then quote it.
+    await Promise.race([helper.exited, sleep(1000)]);
+    if (exitCode !== undefined) {
+      throw backendError(`${what} failed: ${helper.output() || `exit code ${exitCode}`}`);
     }
-    return helper;
-  } catch (err) {
-    helper.kill();
-    await unmountPath(ctx, target).catch(() => {});
-    throw withHint(err, access);
-  } finally {
-    await rm(passwdFile, { force: true });
+    const why = (err as NodeJS.ErrnoException).code ?? messageOf(err);
+    throw backendError(
+      spec.prefix === ""
+        ? `${what} failed: the bucket cannot be listed through s3fs (${why})`
+        : `${what} failed: directory ${spec.prefix} is not visible through s3fs (${why}): check that it still exists in the bucket`,
+    );
+  });
+  // When late, the check keeps running: a lookup through a hung s3fs cannot be cancelled.
+  await deadline.race(
+    check,
+    what,
+    `no answer through the mount; check that ${spec.endpoint} is reachable, or raise VOLGATE_MOUNT_TIMEOUT`,
+  );
+  if (exitCode !== undefined || (await ctx.mounts.probe(target)) !== "live") {
+    throw backendError(`${what} failed: ${helper.output() || "s3fs exited right after mounting"}`);
   }
 }

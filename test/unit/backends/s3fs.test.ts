@@ -4,7 +4,7 @@
  * what s3fs says when it fails, and startS3fs through a fake runner and mount table
  * (including s3fs's "mounted, then gone" lie).
  */
-import { mkdir, mkdtemp, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
@@ -18,6 +18,7 @@ import { s3fsSaid, startS3fs } from "../../../src/backends/s3fs/start.ts";
 import { Deadline } from "../../../src/deadline.ts";
 import { VolgateError } from "../../../src/errors.ts";
 import type { BackendContext } from "../../../src/host.ts";
+import { fakeS3Endpoint } from "../../fakes/endpoints.ts";
 import { type FakeHelper, FakeHost, type Fault } from "../../fakes/host.ts";
 import { captureLog } from "../../fakes/log.ts";
 import { failure, refusal } from "../../support/expect-error.ts";
@@ -549,5 +550,24 @@ describe("startS3fs and mount through a fake runner", () => {
     );
     expect(m.started).toHaveLength(0);
     expect(logs.some((l) => l.level === 40 && String(l.msg).includes("plain http"))).toBe(true);
+  });
+
+  it("writes no passwd file when the s3fs command line cannot be built", async () => {
+    const s3 = await fakeS3Endpoint(["media-files"]);
+    try {
+      const workDir = join(root, "work,dir");
+      await mkdir(workDir);
+      const host = new FakeHost();
+      const ctx = host.context({ log, secretsDir, workDir });
+      const spec = parse({ ...base, endpoint: `http://127.0.0.1:${s3.port}` });
+      const err = await failure(
+        s3fsBackend.mount(spec, targetAt(join(root, "t-comma")), ctx, Deadline.after(2000)),
+      );
+      expect(err.message).toMatch(/cannot be passed to s3fs/);
+      expect(await readdir(workDir)).toEqual([]);
+      expect(host.helpers).toEqual([]);
+    } finally {
+      await s3.close();
+    }
   });
 });
