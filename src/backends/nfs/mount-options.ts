@@ -2,7 +2,8 @@
  * The mount options a volume may ask for, in nfs_opts or the local driver's o=: only the FLAGS and
  * VALUES below (caching, timeouts, transfer sizes, locking, transport, ports); anything that changes
  * suid/dev/exec, SELinux contexts, FS-Cache, bg, addresses or security flavours other than sys is
- * refused, naming what is allowed. Every mount gets ALWAYS_OPTIONS besides (argv.ts).
+ * refused, naming what is allowed. Every mount gets ALWAYS_OPTIONS besides (argv.ts). And the
+ * ports the options make mount.nfs use, for the reachability check (preflight.ts).
  */
 import { invalid } from "../../errors.ts";
 import { parseIntRange } from "../options.ts";
@@ -155,4 +156,23 @@ export function sessionOptions(items: readonly MountItem[], readOnly: boolean): 
     out.push(checked.item);
   }
   return out.sort();
+}
+
+const NFS_PORT = 2049;
+const RPCBIND_PORT = 111;
+
+/** The number an allow-listed `key=N` item in `opts` gives, if any. */
+function numberOf(opts: readonly string[], key: string): number | undefined {
+  const item = opts.find((o) => o.startsWith(`${key}=`));
+  return item === undefined ? undefined : Number(item.slice(key.length + 1));
+}
+
+/** Ports the mount needs open: NFS (port= or 2049), and rpcbind for v3 unless both ports are fixed. */
+export function serverPorts(vers: string, opts: readonly string[]): { port: number; role: string }[] {
+  const port = numberOf(opts, "port");
+  const out = [{ port: port ?? NFS_PORT, role: "NFS" }];
+  if (vers === "3" && (port === undefined || numberOf(opts, "mountport") === undefined)) {
+    out.push({ port: RPCBIND_PORT, role: "rpcbind, needed for NFSv3" });
+  }
+  return out;
 }

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import type { Deadline } from "../../deadline.ts";
 import { backendError, invalid, VolgateError } from "../../errors.ts";
 import { hostForUrl } from "../options.ts";
-import { nfsPorts } from "./argv.ts";
+import { serverPorts } from "./mount-options.ts";
 import type { NfsSpec } from "./options.ts";
 
 /** One TCP connection to address:port, closed at once; the socket never outlives the deadline. */
@@ -45,7 +45,7 @@ export async function checkReachable(spec: NfsSpec, deadline: Deadline): Promise
     const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
     throw backendError(`cannot resolve NFS server name ${spec.server}: ${why}`, err);
   });
-  for (const { port, role } of nfsPorts(spec)) {
+  for (const { port, role } of serverPorts(spec.vers, spec.opts)) {
     const where = `${hostForUrl(spec.server)}:${port}${role === "NFS" ? "" : ` (${role})`}`;
     await tcpConnect(address, port, where, deadline);
   }

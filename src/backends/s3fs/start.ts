@@ -20,7 +20,7 @@ import { buildS3fsArgv } from "./argv.ts";
 import { describeS3fs, type S3fsSpec } from "./options.ts";
 
 /** What s3fs said, without timestamps, source locations and its chatty [INF] start-up lines. */
-export function s3fsSaid(log: string): string {
+function s3fsSaid(log: string): string {
   const lines = log
     .split("\n")
     // [INF] lines are start-up chatter; the sigv2 retry note reads like a network error and is not one.

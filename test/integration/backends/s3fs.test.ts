@@ -1,6 +1,10 @@
 /**
  * The s3fs backend against a real S3 server (s3rver on 127.0.0.1), with the real runner,
  * real s3fs/FUSE mounts and the real mount table. Needs root and /dev/fuse.
+ *
+ * The "s3fs itself" cases start s3fs under supervision directly (s3fs/start.ts, with the keys
+ * s3fs/access.ts reads): through the Backend, mount asks S3 first and never lets s3fs meet a
+ * refused endpoint, a missing bucket or an unknown key, which is how s3fs's own lies are seen.
  */
 import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";

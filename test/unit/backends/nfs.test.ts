@@ -9,20 +9,45 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { Options } from "../../../src/backends/backend.ts";
-import { nfsMountArgs, nfsPorts } from "../../../src/backends/nfs/argv.ts";
 import { nfsBackend } from "../../../src/backends/nfs/index.ts";
-import { describeNfs, type NfsSpec, nfsConnectionKey } from "../../../src/backends/nfs/options.ts";
 import type { CommandRunner } from "../../../src/command.ts";
 import { Deadline } from "../../../src/deadline.ts";
 import type { VolgateError } from "../../../src/errors.ts";
 import type { BackendContext } from "../../../src/host.ts";
 import { type FakeEndpoint, fakeTcpPort } from "../../fakes/endpoints.ts";
 import { FakeHost } from "../../fakes/host.ts";
+import { captureLog } from "../../fakes/log.ts";
 import { failure, refusal } from "../../support/expect-error.ts";
 import { fakeMachine, type Machine, targetAt } from "../../support/machine.ts";
 import { freePort } from "../../support/peer.ts";
 
 const parse = (o: Options) => nfsBackend.parse(o);
+
+/** A TCP port on 127.0.0.1 standing in for the server's NFS port, and one where nothing listens. */
+let nfsd: FakeEndpoint;
+let port = 0;
+let closedPort = 0;
+beforeAll(async () => {
+  nfsd = await fakeTcpPort();
+  port = nfsd.port;
+  closedPort = await freePort();
+});
+afterAll(() => nfsd.close());
+
+/** Mount `o` at `target` on a new fake host; returns the host, after the mount. */
+async function mountedOn(o: Options, target: string): Promise<FakeHost> {
+  const host = new FakeHost();
+  const ctx = host.context({ log: captureLog().log, secretsDir: "/nonexistent", workDir: "/nonexistent" });
+  await nfsBackend.mount(parse(o), targetAt(target), ctx, Deadline.after(3000));
+  return host;
+}
+
+/** The argv of the one `mount -t nfs` that mounting `o` at `target` runs. */
+async function mountArgv(o: Options, target: string): Promise<readonly string[]> {
+  const calls = (await mountedOn(o, target)).callsOf("mount");
+  expect(calls).toHaveLength(1);
+  return calls[0]?.args ?? [];
+}
 const base: Options = { server: "nas.example.com", export: "/exports/app" };
 const parseError = (o: Options) => refusal(() => parse(o), `parse(${JSON.stringify(o)})`);
 
@@ -246,7 +271,7 @@ describe("allow-list and injection", () => {
     }
   });
 
-  it("whatever nfs_opts holds, an accepted spec mounts nosuid,nodev with allow-listed items only", () => {
+  it("whatever nfs_opts holds, an accepted spec mounts nosuid,nodev with allow-listed items only", async () => {
     const item = fc.oneof(
       fc.string({ maxLength: 12 }),
       fc.constantFrom(
@@ -263,16 +288,18 @@ describe("allow-list and injection", () => {
         "a=b",
       ),
     );
-    fc.assert(
-      fc.property(fc.array(item, { maxLength: 5 }), (items) => {
-        let spec: NfsSpec;
+    // The server is this host's fake NFS port: nfs_opts says which, after whatever the items are.
+    const local = { server: "127.0.0.1", export: "/exports/app" };
+    await fc.assert(
+      fc.asyncProperty(fc.array(item, { maxLength: 5 }), async (items) => {
+        const o = { ...local, nfs_opts: [...items, `port=${port}`].join(",") };
         try {
-          spec = parse({ ...base, nfs_opts: items.join(",") });
+          parse(o);
         } catch (err) {
           expect((err as VolgateError).kind).toBe("invalid");
           return;
         }
-        const args = nfsMountArgs(spec, "/t");
+        const args = await mountArgv(o, "/t");
         const opts = (args[3] ?? "").split(",");
         expect(opts.slice(0, 2)).toEqual(["nosuid", "nodev"]);
         for (const o of opts) {
@@ -280,14 +307,14 @@ describe("allow-list and injection", () => {
           expect(["suid", "dev", "exec", "rw"]).not.toContain(o);
           expect(o).not.toMatch(/context/);
         }
-        expect(args.slice(-3)).toEqual(["--", "nas.example.com:/exports/app", "/t"]);
+        expect(args.slice(-3)).toEqual(["--", "127.0.0.1:/exports/app", "/t"]);
       }),
     );
   });
 });
 
 describe("connection key, description, argv", () => {
-  const key = (o: Options) => nfsConnectionKey(parse(o));
+  const key = (o: Options) => nfsBackend.connectionKey(parse(o));
 
   it("shares a connection across paths and ro, not across server, export, version or options", () => {
     const k = key(base);
@@ -306,37 +333,49 @@ describe("connection key, description, argv", () => {
   });
 
   it("describes the volume as a URL", () => {
-    expect(describeNfs(parse({ ...base, path: "db" }))).toBe("nfs://nas.example.com/exports/app/db (NFSv4)");
-    expect(describeNfs(parse({ share: "[fd00::1]:/e", vers: "3" }))).toBe("nfs://[fd00::1]/e (NFSv3)");
+    expect(nfsBackend.describe(parse({ ...base, path: "db" }))).toBe(
+      "nfs://nas.example.com/exports/app/db (NFSv4)",
+    );
+    expect(nfsBackend.describe(parse({ share: "[fd00::1]:/e", vers: "3" }))).toBe(
+      "nfs://[fd00::1]/e (NFSv3)",
+    );
   });
 
-  it("builds mount -t nfs argv: nosuid,nodev, the version, retry=0 unless given, -- before the source", () => {
-    expect(nfsMountArgs(parse(base), "/mnt/c")).toEqual([
+  it("builds mount -t nfs argv: nosuid,nodev, the version, retry=0 unless given, -- before the source", async () => {
+    expect(
+      await mountArgv({ server: "127.0.0.1", export: "/exports/app", nfs_opts: `port=${port}` }, "/mnt/c"),
+    ).toEqual([
       "-t",
       "nfs",
       "-o",
-      "nosuid,nodev,vers=4,retry=0",
+      `nosuid,nodev,vers=4,port=${port},retry=0`,
       "--",
-      "nas.example.com:/exports/app",
+      "127.0.0.1:/exports/app",
       "/mnt/c",
     ]);
-    const v6 = parse({ share: "[fd00::1]:/e", vers: "4.2", nfs_opts: "retry=2,soft", o: "ro" });
-    expect(nfsMountArgs(v6, "/mnt/d")).toEqual([
+    const given = { share: "127.0.0.1:/e", vers: "4.2", nfs_opts: `retry=2,soft,port=${port}`, o: "ro" };
+    expect(await mountArgv(given, "/mnt/d")).toEqual([
       "-t",
       "nfs",
       "-o",
-      "nosuid,nodev,vers=4.2,retry=2,ro,soft",
+      `nosuid,nodev,vers=4.2,port=${port},retry=2,ro,soft`,
       "--",
-      "[fd00::1]:/e",
+      "127.0.0.1:/e",
       "/mnt/d",
     ]);
   });
 
-  it("knows which ports must answer", () => {
-    expect(nfsPorts(parse(base))).toEqual([{ port: 2049, role: "NFS" }]);
-    expect(nfsPorts(parse({ ...base, nfs_opts: "port=20490" }))).toEqual([{ port: 20490, role: "NFS" }]);
-    expect(nfsPorts(parse({ ...base, vers: "3" })).map((p) => p.port)).toEqual([2049, 111]);
-    expect(nfsPorts(parse({ ...base, vers: "3", nfs_opts: "port=2049,mountport=20048" }))).toHaveLength(1);
+  it("brackets an IPv6 server in the mount source", async () => {
+    // A mount where one is already live is refused before anything runs, naming the source.
+    const host = new FakeHost();
+    host.table.set("/mnt/e", { mountPoint: "/mnt/e", fsType: "nfs4", source: "other:/x", options: "rw" });
+    const ctx = host.context({ log: captureLog().log, secretsDir: "/nonexistent", workDir: "/nonexistent" });
+    const spec = parse({ share: "[fd00::1]:/e", vers: "4.2" });
+    const err = await failure(nfsBackend.mount(spec, targetAt("/mnt/e"), ctx, Deadline.after(3000)));
+    expect(err.message).toBe(
+      "NFS mount of [fd00::1]:/e refused: /mnt/e is already mounted (live); unmount it first",
+    );
+    expect(host.calls).toEqual([]);
   });
 });
 
@@ -386,9 +425,6 @@ async function listTree(dir: string, prefix = ""): Promise<string[]> {
 }
 
 describe("preflight and mount with a fake mount", () => {
-  let nfsd: FakeEndpoint;
-  let port = 0;
-  let closedPort = 0;
   let work: string;
   let fake: FakeExport;
   let machine: Machine;
@@ -396,14 +432,6 @@ describe("preflight and mount with a fake mount", () => {
   const spec = (o: Options = {}) =>
     parse({ server: "127.0.0.1", export: "/exports/data", nfs_opts: `port=${port}`, ...o });
   const deadline = () => Deadline.after(3000);
-
-  beforeAll(async () => {
-    nfsd = await fakeTcpPort();
-    port = nfsd.port;
-    closedPort = await freePort();
-  });
-
-  afterAll(() => nfsd.close());
 
   beforeEach(async () => {
     fake = new FakeExport();
@@ -422,7 +450,14 @@ describe("preflight and mount with a fake mount", () => {
     const s = spec({ path: "team/a" });
     expect(await nfsBackend.preflight(s, ctx, deadline())).toBe("team/a");
     const [call] = mountCalls();
-    expect(call?.args.slice(0, -1)).toEqual(nfsMountArgs(s, "/x").slice(0, -1));
+    expect(call?.args.slice(0, -1)).toEqual([
+      "-t",
+      "nfs",
+      "-o",
+      `nosuid,nodev,vers=4,port=${port},retry=0`,
+      "--",
+      "127.0.0.1:/exports/data",
+    ]);
     expect(call?.args.at(-1)).toMatch(new RegExp(`^${work}/nfs-check-`));
     expect(fake.host.calls.map((c) => c.file)).toEqual(["mount", "umount"]);
     expect(mounted()).toEqual([]);
@@ -531,7 +566,17 @@ describe("preflight and mount with a fake mount", () => {
     const target = join(work, "conn");
     await mkdir(target);
     await nfsBackend.mount(spec(), targetAt(target), ctx, deadline());
-    expect(mountCalls().map((c) => c.args)).toEqual([nfsMountArgs(spec(), target)]);
+    expect(mountCalls().map((c) => c.args)).toEqual([
+      [
+        "-t",
+        "nfs",
+        "-o",
+        `nosuid,nodev,vers=4,port=${port},retry=0`,
+        "--",
+        "127.0.0.1:/exports/data",
+        target,
+      ],
+    ]);
     expect(await fake.host.mounts.probe(target)).toBe("live");
   });
 });
