@@ -442,6 +442,16 @@ describe("preflight and mount with a fake mount", () => {
   });
 
   const mountCalls = () => fake.host.callsOf("mount");
+  /** The mount of spec()'s export at `target`. */
+  const exportMount = (target: string) => [
+    "-t",
+    "nfs",
+    "-o",
+    `nosuid,nodev,vers=4,port=${port},retry=0`,
+    "--",
+    "127.0.0.1:/exports/data",
+    target,
+  ];
   /** Every mount on the fake host. */
   const mounted = () => [...fake.host.table.values()];
 
@@ -450,15 +460,9 @@ describe("preflight and mount with a fake mount", () => {
     const s = spec({ path: "team/a" });
     expect(await nfsBackend.preflight(s, ctx, deadline())).toBe("team/a");
     const [call] = mountCalls();
-    expect(call?.args.slice(0, -1)).toEqual([
-      "-t",
-      "nfs",
-      "-o",
-      `nosuid,nodev,vers=4,port=${port},retry=0`,
-      "--",
-      "127.0.0.1:/exports/data",
-    ]);
-    expect(call?.args.at(-1)).toMatch(new RegExp(`^${work}/nfs-check-`));
+    const checkDir = call?.args.at(-1) ?? "";
+    expect(checkDir).toMatch(new RegExp(`^${work}/nfs-check-`));
+    expect(call?.args).toEqual(exportMount(checkDir));
     expect(fake.host.calls.map((c) => c.file)).toEqual(["mount", "umount"]);
     expect(mounted()).toEqual([]);
     expect(await readdir(work)).toEqual([]);
@@ -566,17 +570,7 @@ describe("preflight and mount with a fake mount", () => {
     const target = join(work, "conn");
     await mkdir(target);
     await nfsBackend.mount(spec(), targetAt(target), ctx, deadline());
-    expect(mountCalls().map((c) => c.args)).toEqual([
-      [
-        "-t",
-        "nfs",
-        "-o",
-        `nosuid,nodev,vers=4,port=${port},retry=0`,
-        "--",
-        "127.0.0.1:/exports/data",
-        target,
-      ],
-    ]);
+    expect(mountCalls().map((c) => c.args)).toEqual([exportMount(target)]);
     expect(await fake.host.mounts.probe(target)).toBe("live");
   });
 });
