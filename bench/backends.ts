@@ -6,11 +6,12 @@
  */
 import { chown, mkdir, open, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
-import type { Backend, Options } from "../src/backends/backend.ts";
+import type { Backend, Options, Spec } from "../src/backends/backend.ts";
 import { s3fsBackend } from "../src/backends/s3fs/index.ts";
 import { sshfsBackend } from "../src/backends/sshfs/index.ts";
+import { Deadline } from "../src/deadline.ts";
 import { unmountPath } from "../src/mountops.ts";
-import { type Machine, realMachine } from "../test/support/machine.ts";
+import { type Machine, realMachine, targetAt } from "../test/support/machine.ts";
 import { writeProfile } from "../test/support/profile.ts";
 import { startS3 } from "../test/support/s3.ts";
 import { startSshd } from "../test/support/sshd.ts";
@@ -34,14 +35,15 @@ async function writeFile64(path: string): Promise<void> {
   await file.close();
 }
 
-async function measure<S>(label: string, backend: Backend<S>, opts: Options, machine: Machine) {
+async function measure<S extends Spec>(label: string, backend: Backend<S>, opts: Options, machine: Machine) {
   const { ctx } = machine.harness;
   const spec = backend.parse(opts);
-  const deadline = { timeoutMs: 20_000 };
+  /** Each step its own budget, as each Docker request has. */
+  const deadline = () => Deadline.after(20_000);
   const preflights: number[] = [];
   let subdir = "";
   for (let i = 0; i < ROUNDS; i++) {
-    const [dir, ms] = await timed(() => backend.preflight(spec, ctx, deadline));
+    const [dir, ms] = await timed(() => backend.preflight(spec, ctx, deadline()));
     subdir = dir;
     preflights.push(ms);
   }
@@ -49,14 +51,14 @@ async function measure<S>(label: string, backend: Backend<S>, opts: Options, mac
   const unmounts: number[] = [];
   const target = await machine.harness.newTarget();
   for (let i = 0; i < ROUNDS; i++) {
-    mounts.push((await timed(() => backend.mount(spec, target, ctx, deadline)))[1]);
+    mounts.push((await timed(() => backend.mount(spec, targetAt(target), ctx, deadline())))[1]);
     unmounts.push((await timed(() => unmountPath(ctx, target)))[1]);
   }
-  await backend.mount(spec, target, ctx, deadline);
+  await backend.mount(spec, targetAt(target), ctx, deadline());
   const file = join(target, subdir, "bench-64MiB");
   const [, writeMs] = await timed(() => writeFile64(file));
   await unmountPath(ctx, target); // a fresh mount: the read cannot come from this mount's page cache
-  await backend.mount(spec, target, ctx, deadline);
+  await backend.mount(spec, targetAt(target), ctx, deadline());
   const [data, readMs] = await timed(() => readFile(file));
   if (data.length !== SIZE) throw new Error(`${label}: read ${data.length} bytes, wrote ${SIZE}`);
   await rm(file);

@@ -136,7 +136,6 @@ export function buildApp(driver: Driver, log: Logger, options: AppOptions = {}):
           {
             op: url.slice(url.indexOf(".") + 1),
             volume,
-            ...(volume !== undefined && { backend: driver.backendOf(volume) }),
             ...(typeof body.ID === "string" && { id: body.ID }),
             ms: Math.round((performance.now() - started) * 10) / 10,
           },

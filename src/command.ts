@@ -5,13 +5,14 @@
  */
 import { spawn } from "node:child_process";
 import { closeSync, openSync, readFileSync } from "node:fs";
+import type { Deadline } from "./deadline.ts";
 import { VolgateError } from "./errors.ts";
 
 export interface RunOptions {
-  readonly timeoutMs: number;
+  /** The child is killed when it is over (the budget spent, or Docker aborted the request). */
+  readonly deadline: Deadline;
   /** Written to the child's stdin, then stdin is closed. The only way a secret reaches a helper. */
   readonly stdin?: string;
-  readonly signal?: AbortSignal;
 }
 
 export interface RunResult {
@@ -59,7 +60,7 @@ function killGroup(pid: number | undefined): void {
 export function createRunner(home: string): CommandRunner {
   const env = { ...HELPER_ENV, HOME: home };
   return {
-    run(file, args, options) {
+    run(file, args, { deadline, stdin }) {
       return new Promise((resolve, reject) => {
         const child = spawn(file, args, { env, detached: true, stdio: ["pipe", "pipe", "pipe"] });
         let stdout = "";
@@ -68,29 +69,19 @@ export function createRunner(home: string): CommandRunner {
         const finish = (error: Error | undefined, code: number | null) => {
           if (settled) return;
           settled = true;
-          clearTimeout(timer);
-          options.signal?.removeEventListener("abort", onAbort);
+          stopWatching();
           if (error) reject(error);
           else resolve({ code, stdout, stderr });
         };
         let killedBecause: Error | undefined;
         // Answer only once the helper is gone, so "killed" means no process is left; one stuck in a
         // kernel call (mount.nfs) dies when the call returns, so wait for that, but not forever.
-        const kill = (reason: Error) => {
-          if (settled || killedBecause) return;
-          killedBecause = reason;
-          clearTimeout(timer);
+        const stopWatching = deadline.onEnd(() => {
+          if (settled) return;
+          killedBecause = deadline.error(file);
           killGroup(child.pid);
-          setTimeout(() => finish(reason, null), KILL_WAIT_MS).unref();
-        };
-        const onAbort = () =>
-          kill(new VolgateError("timeout", `${file} was cancelled: the request was aborted`));
-        const timer = setTimeout(() => {
-          const seconds = Math.round(options.timeoutMs / 1000);
-          kill(new VolgateError("timeout", `${file} did not finish within ${seconds}s and was killed`));
-        }, options.timeoutMs);
-        options.signal?.addEventListener("abort", onAbort, { once: true });
-        if (options.signal?.aborted) onAbort();
+          setTimeout(() => finish(killedBecause, null), KILL_WAIT_MS).unref();
+        });
         child.stdout.on("data", (d: Buffer) => {
           if (stdout.length < MAX_OUTPUT) stdout += d.toString();
         });
@@ -102,7 +93,7 @@ export function createRunner(home: string): CommandRunner {
         );
         child.on("close", (code) => finish(killedBecause, code));
         child.stdin.on("error", () => {}); // the child may exit before reading stdin
-        child.stdin.end(options.stdin ?? "");
+        child.stdin.end(stdin ?? "");
       });
     },
 
@@ -131,4 +122,14 @@ export function createRunner(home: string): CommandRunner {
       };
     },
   };
+}
+
+/** Last few meaningful lines of a helper's output, for error messages. */
+export function lastLines(text: string, count = 3): string {
+  return text
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0)
+    .slice(-count)
+    .join("; ");
 }

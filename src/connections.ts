@@ -7,16 +7,20 @@
  * runs under the lock of its id, and a volume counts as a user from the start
  * of acquire, so a sweep never takes down a connection a Mount is bringing up.
  */
+import { createHash } from "node:crypto";
 import { mkdir, readdir, rmdir } from "node:fs/promises";
 import { join } from "node:path";
-import { type Backend, type BackendContext, connectionId, type Deadline } from "./backends/backend.ts";
+import type { Backend, Spec } from "./backends/index.ts";
+import type { Deadline } from "./deadline.ts";
 import { messageOf } from "./errors.ts";
+import type { BackendContext } from "./host.ts";
 import { KeyedLock } from "./lock.ts";
 import { unmountPath } from "./mountops.ts";
 
 export type Health = "ok" | "stale" | "down" | "unmounted";
 
 interface Connection {
+  readonly id: string;
   readonly dir: string;
   readonly users: Set<string>;
   health: Health;
@@ -24,6 +28,9 @@ interface Connection {
   /** Set while the connection is warm: mounted, with no user. */
   idle?: NodeJS.Timeout;
 }
+
+/** A connection's short id: names its directory under conns/ and its backend's files in the work dir. */
+const connectionId = (key: string) => createHash("sha256").update(key).digest("hex").slice(0, 16);
 
 export class Connections {
   /** By connection id (the name of its directory under conns/). */
@@ -59,7 +66,7 @@ export class Connections {
   }
 
   /** Make sure the connection is live and count `volume` as a user; returns its directory. */
-  acquire<S>(backend: Backend<S>, spec: S, volume: string, deadline: Deadline): Promise<string> {
+  acquire<S extends Spec>(backend: Backend<S>, spec: S, volume: string, deadline: Deadline): Promise<string> {
     const id = this.idOf(backend.connectionKey(spec));
     const conn = this.connection(id);
     conn.users.add(volume);
@@ -71,7 +78,7 @@ export class Connections {
         try {
           if (state === "stale") await unmountPath(this.ctx, conn.dir);
           await mkdir(conn.dir, { recursive: true, mode: 0o700 });
-          await backend.mount(spec, conn.dir, this.ctx, deadline);
+          await backend.mount(spec, { dir: conn.dir, id }, this.ctx, deadline);
         } catch (err) {
           conn.health = "down";
           conn.lastError = messageOf(err);
@@ -191,7 +198,7 @@ export class Connections {
   private connection(id: string): Connection {
     let conn = this.conns.get(id);
     if (!conn) {
-      conn = { dir: join(this.root, "conns", id), users: new Set(), health: "unmounted" };
+      conn = { id, dir: join(this.root, "conns", id), users: new Set(), health: "unmounted" };
       this.conns.set(id, conn);
     }
     return conn;

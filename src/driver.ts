@@ -7,11 +7,12 @@
  */
 import { mkdir, rmdir } from "node:fs/promises";
 import { join } from "node:path";
-import type { BackendContext, Deadline, Options } from "./backends/backend.ts";
-import type { Registry } from "./backends/index.ts";
+import type { Options, Registry } from "./backends/index.ts";
 import { type Catalog, localCatalog } from "./catalog/catalog.ts";
 import type { Connections } from "./connections.ts";
+import { Deadline } from "./deadline.ts";
 import { busy, conflict, invalid, messageOf, notFound } from "./errors.ts";
+import type { BackendContext } from "./host.ts";
 import { KeyedLock } from "./lock.ts";
 import { bindMount, unmountPath, verifyBind } from "./mountops.ts";
 import { sameStrings, totalMounts, type VolumeRecord } from "./state/records.ts";
@@ -67,10 +68,6 @@ export class Driver {
     this.catalog = catalog;
   }
 
-  backendOf(name: string): string | undefined {
-    return this.state.get(name)?.backend;
-  }
-
   async create(name: string, opts: Options): Promise<void> {
     const shared = this.catalog.status()?.where;
     const { backend, spec, options, secrets } = parseCreate(this.backends, name, opts, {
@@ -85,7 +82,7 @@ export class Driver {
           `volume ${name} already exists with other options: remove it first or pick another name`,
         );
       }
-      const deadline = { timeoutMs: this.settings.preflightTimeoutMs };
+      const deadline = Deadline.after(this.settings.preflightTimeoutMs);
       const subdir = await backend.preflight(spec, this.ctx, deadline);
       const createdAt = new Date().toISOString();
       // In a shared catalog another node may have created it first: its definition stands.
@@ -188,7 +185,7 @@ export class Driver {
     const liveness = await this.ctx.mounts.probe(target);
     if (liveness === "live") return false;
     if (liveness === "stale") await unmountPath(this.ctx, target);
-    await this.attach(record, { timeoutMs: this.settings.mountTimeoutMs, ...(signal && { signal }) });
+    await this.attach(record, Deadline.after(this.settings.mountTimeoutMs, signal));
     return true;
   }
 

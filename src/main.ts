@@ -7,7 +7,6 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { buildApp } from "./app.ts";
-import type { BackendContext } from "./backends/backend.ts";
 import { createRegistry } from "./backends/index.ts";
 import { pendingCatalog } from "./catalog/catalog.ts";
 import { openCatalog } from "./catalog/index.ts";
@@ -17,6 +16,7 @@ import { type Config, helpText, loadConfig } from "./config.ts";
 import { Connections } from "./connections.ts";
 import { Driver } from "./driver.ts";
 import { messageOf } from "./errors.ts";
+import type { BackendContext } from "./host.ts";
 import { planListen } from "./listen.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { systemMountTable } from "./mountinfo.ts";

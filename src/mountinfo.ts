@@ -6,6 +6,7 @@
  */
 import { readFile } from "node:fs/promises";
 import type { CommandRunner } from "./command.ts";
+import { Deadline } from "./deadline.ts";
 
 export interface MountEntry {
   readonly mountPoint: string;
@@ -92,7 +93,7 @@ export function systemMountTable(runner: CommandRunner, file = "/proc/self/mount
     let probe = inFlight.get(path);
     if (!probe) {
       probe = runner
-        .run("stat", ["-f", "-c", "%t", "--", path], { timeoutMs: PROBE_TIMEOUT_MS })
+        .run("stat", ["-f", "-c", "%t", "--", path], { deadline: Deadline.after(PROBE_TIMEOUT_MS) })
         .then(
           (r) => r.code === 0,
           () => false,

@@ -7,10 +7,11 @@
  */
 import { readdir, rmdir } from "node:fs/promises";
 import { join } from "node:path";
-import type { BackendContext } from "./backends/backend.ts";
 import type { Connections } from "./connections.ts";
+import { Deadline } from "./deadline.ts";
 import type { Driver } from "./driver.ts";
 import { messageOf } from "./errors.ts";
+import type { BackendContext } from "./host.ts";
 import { unmountPath } from "./mountops.ts";
 import { totalMounts, type VolumeRecord } from "./state/records.ts";
 
@@ -65,10 +66,7 @@ async function recover(deps: RestoreDeps, record: VolumeRecord, report: RestoreR
     report.cleaned++;
   }
   try {
-    await driver.attach(record, {
-      timeoutMs: deps.mountTimeoutMs,
-      ...(deps.signal && { signal: deps.signal }),
-    });
+    await driver.attach(record, Deadline.after(deps.mountTimeoutMs, deps.signal));
     report.remounted++;
   } catch (err) {
     report.failed++;

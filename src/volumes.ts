@@ -3,14 +3,14 @@
  * object (records are replaced on every mount count change; their options stay the same object).
  */
 import { join, resolve } from "node:path";
-import { type Backend, isValidName, parseBool } from "./backends/backend.ts";
-import type { Registry } from "./backends/index.ts";
+import type { Backend, Registry, Spec } from "./backends/index.ts";
 import { invalid, messageOf } from "./errors.ts";
+import { isValidName } from "./names.ts";
 import type { VolumeRecord } from "./state/records.ts";
 
 export interface Resolved {
   readonly backend: Backend;
-  readonly spec: unknown;
+  readonly spec: Spec;
   readonly key: string;
   readonly readOnly: boolean;
   readonly target: string;
@@ -34,7 +34,7 @@ export class Resolver {
       backend,
       spec,
       key: backend.connectionKey(spec),
-      readOnly: parseBool("ro", record.options.ro, false),
+      readOnly: spec.readOnly,
       target: backend.describe(spec),
     };
     this.cache.set(record.options, resolved);
@@ -62,7 +62,7 @@ export function sourceIn(connDir: string, subdir: string): string {
 
 export interface CreateRequest {
   readonly backend: Backend;
-  readonly spec: unknown;
+  readonly spec: Spec;
   /** The options to keep in state: everything but inline secrets, with `backend`. */
   readonly options: Record<string, string>;
   readonly secrets: Record<string, string>;

@@ -4,6 +4,8 @@ import { nfsBackend } from "./nfs/index.ts";
 import { s3fsBackend } from "./s3fs/index.ts";
 import { sshfsBackend } from "./sshfs/index.ts";
 
+export type { Backend, Options, Spec } from "./backend.ts";
+
 export type Registry = ReadonlyMap<string, Backend>;
 
 export function createRegistry(): Registry {

@@ -1,10 +1,109 @@
 /**
- * Option values that end up on a helper's command line, checked the same way by every
- * backend that builds one: host names (never starting with `-`), bracketed IPv6, and file
- * paths inside a `-o` list.
+ * What every backend's options use: the options common to all of them, the allow-list and the
+ * refusals, and the typed values (booleans, bounded integers, host names, file paths inside a
+ * `-o` list) that a helper's command line may carry.
  */
 import { isIPv4, isIPv6 } from "node:net";
 import { invalid, VolgateError } from "../errors.ts";
+import { isValidName } from "../names.ts";
+import type { Options } from "./backend.ts";
+
+/** Options every backend understands (but `ro`, which is the volume's: see parseReadOnly), typed. */
+export interface CommonOptions {
+  readonly credentials?: string;
+  readonly create: boolean;
+  readonly uid?: number;
+  readonly gid?: number;
+  readonly umask?: string;
+  readonly allowOther: boolean;
+}
+
+export const COMMON_OPTIONS = ["credentials", "ro", "create", "uid", "gid", "umask", "allow_other"] as const;
+
+export function parseCommon(opts: Options): CommonOptions {
+  const credentials = opts.credentials;
+  if (credentials !== undefined && !isValidName(credentials)) {
+    throw invalid(`credentials="${credentials}" is not a profile name: use letters, digits, _ . - only`);
+  }
+  const umask = opts.umask;
+  if (umask !== undefined && !/^0?[0-7]{2,3}$/.test(umask)) {
+    throw invalid(`option umask="${umask}" must be octal, like 022`);
+  }
+  return {
+    ...(credentials !== undefined && { credentials }),
+    create: parseBool("create", opts.create, false),
+    ...(opts.uid !== undefined && { uid: parseIntRange("uid", opts.uid, 0, 4294967294) }),
+    ...(opts.gid !== undefined && { gid: parseIntRange("gid", opts.gid, 0, 4294967294) }),
+    ...(umask !== undefined && { umask: umask.padStart(4, "0") }),
+    allowOther: parseBool("allow_other", opts.allow_other, true),
+  };
+}
+
+/** `-o ro`, Spec.readOnly: applied to the volume's bind mount, never to the session. */
+export const parseReadOnly = (opts: Options): boolean => parseBool("ro", opts.ro, false);
+
+/** Session-shaping common options as FUSE -o values. */
+export function fuseSessionOptions(c: CommonOptions): string[] {
+  const out = ["nosuid", "nodev"];
+  if (c.allowOther) out.push("allow_other");
+  if (c.uid !== undefined) out.push(`uid=${c.uid}`);
+  if (c.gid !== undefined) out.push(`gid=${c.gid}`);
+  if (c.umask !== undefined) out.push(`umask=${c.umask}`);
+  return out;
+}
+
+/** Session-shaping common options in a connection key; keys are compared as text, so this order is fixed. */
+export function commonSessionKey(c: CommonOptions) {
+  return { uid: c.uid ?? null, gid: c.gid ?? null, umask: c.umask ?? null, allowOther: c.allowOther };
+}
+
+/** Refuse any option not in `allowed`, naming what is allowed. */
+export function checkAllowed(backend: string, opts: Options, allowed: readonly string[]): void {
+  const unknown = Object.keys(opts).filter((k) => !allowed.includes(k));
+  if (unknown.length > 0) {
+    throw invalid(
+      `option${unknown.length > 1 ? "s" : ""} ${unknown.map((k) => `"${k}"`).join(", ")} not allowed for backend ${backend}; allowed: ${[...allowed].sort().join(", ")}`,
+    );
+  }
+}
+
+/**
+ * Options people try that would hand a volume this host's commands, files, trust or secrets, each
+ * with the reason; matched whatever their case.
+ */
+export type Refused = ReadonlyMap<string, string>;
+
+export const refusedByName = (reasons: Record<string, string>): Refused =>
+  new Map(Object.entries(reasons).map(([k, why]) => [k.toLowerCase(), why]));
+
+/**
+ * Throw for the first option that looks like a command-line flag or is in `refused`, naming why
+ * and what is allowed: checked before the allow-list says the rest.
+ */
+export function checkRefused(opts: Options, refused: Refused, allowed: readonly string[]): void {
+  for (const key of Object.keys(opts)) {
+    const why = key.startsWith("-") ? "command-line flags cannot be passed" : refused.get(key.toLowerCase());
+    if (why !== undefined) {
+      throw invalid(`option "${key}" is refused: ${why}; allowed: ${[...allowed].sort().join(", ")}`);
+    }
+  }
+}
+
+/** `-o ro` arrives as "" and means true. */
+export function parseBool(name: string, value: string | undefined, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  const v = value.toLowerCase();
+  if (["", "true", "yes", "1", "on"].includes(v)) return true;
+  if (["false", "no", "0", "off"].includes(v)) return false;
+  throw invalid(`option ${name}="${value}" is not a boolean: use true or false`);
+}
+
+export function parseIntRange(name: string, value: string, min: number, max: number): number {
+  if (!/^[0-9]+$/.test(value) || Number(value) < min || Number(value) > max) {
+    throw invalid(`option ${name}="${value}" must be a whole number from ${min} to ${max}`);
+  }
+  return Number(value);
+}
 
 /**
  * How a backend's helper spells host names: "labels" allows `_` in a label (ssh, S3 endpoints);

@@ -4,22 +4,13 @@
  * only truth. Polls mountinfo until the target is live, the helper exits, or
  * the deadline passes; on failure the helper is killed and nothing is left mounted.
  */
-import type { Helper } from "../command.ts";
-import { backendError, busy, timeout } from "../errors.ts";
-import { sleep, within } from "../time.ts";
-import type { BackendContext, Deadline } from "./backend.ts";
+import { type Helper, lastLines } from "../command.ts";
+import type { Deadline } from "../deadline.ts";
+import { backendError, busy } from "../errors.ts";
+import type { BackendContext } from "../host.ts";
+import { sleep } from "../time.ts";
 
 const POLL_MS = 25;
-
-/** Last few meaningful lines of a helper's output, for error messages. */
-export function lastLines(text: string, count = 3): string {
-  return text
-    .split("\n")
-    .map((l) => l.trim())
-    .filter((l) => l.length > 0)
-    .slice(-count)
-    .join("; ");
-}
 
 /**
  * A helper mounts only where nothing is mounted: over a live mount it would stack a second one
@@ -48,23 +39,21 @@ export async function waitForMount(
   helper?.exited.then((code) => {
     exitCode = code;
   });
-  const until = Date.now() + deadline.timeoutMs;
   for (;;) {
     // A probe of a hung mount can take seconds: never let it carry us past the deadline.
-    if ((await within(ctx.mounts.probe(target), Math.max(0, until - Date.now()))) === "live") return;
+    const state = await deadline.race(ctx.mounts.probe(target), what).catch((err: unknown) => {
+      if (!deadline.over) throw err;
+    });
+    if (state === "live") return;
     if (exitCode !== undefined) {
       throw backendError(`${what} failed: ${lastLines(helper?.output() ?? "") || `exit code ${exitCode}`}`);
     }
-    if (deadline.signal?.aborted) {
+    if (deadline.over) {
       helper?.kill();
-      throw timeout(`${what} was cancelled: Docker aborted the request`);
-    }
-    if (Date.now() > until) {
-      helper?.kill();
-      const seconds = Math.round(deadline.timeoutMs / 1000);
       const said = lastLines(helper?.output() ?? "");
-      throw timeout(
-        `${what} did not complete within ${seconds}s${said ? ` (${said})` : ""}: check that the server is reachable, or raise VOLGATE_MOUNT_TIMEOUT`,
+      throw deadline.error(
+        `${what}${said ? ` (${said})` : ""}`,
+        "check that the server is reachable, or raise VOLGATE_MOUNT_TIMEOUT",
       );
     }
     await sleep(POLL_MS);

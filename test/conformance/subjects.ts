@@ -1,9 +1,10 @@
 /**
- * The conformance subjects of the FUSE backends, built the same way for the fake host and for
+ * The conformance subjects of the three backends, built the same way for the fake host and for
  * real: a run gives where the server is and how a mount fails there; the volumes, secrets,
  * refused options and aliases are the same everywhere.
  */
 import type { Options } from "../../src/backends/backend.ts";
+import { type NfsSpec, nfsBackend } from "../../src/backends/nfs/index.ts";
 import { type S3fsSpec, s3fsBackend } from "../../src/backends/s3fs/index.ts";
 import { type SshfsSpec, sshfsBackend } from "../../src/backends/sshfs/index.ts";
 import type { Machine } from "../support/machine.ts";
@@ -13,9 +14,8 @@ import type { Subject } from "./suite.ts";
 
 interface Run {
   readonly machine: Machine;
-  /** Options (over the run's base options) of a volume whose mount fails, with and without a secret. */
+  /** Options (over the run's base options) of a volume whose mount fails. */
   readonly failing: Options;
-  readonly failingWithSecret: Options;
   /** Where preflight can run for real. */
   readonly preflight: boolean;
   readonly mountTimeoutMs: number;
@@ -29,7 +29,12 @@ async function closeRun(run: Run): Promise<void> {
   await run.close();
 }
 
-export interface SshfsRun extends Run {
+/** A run of a backend with secrets: it also fails with one. */
+interface SecretRun extends Run {
+  readonly failingWithSecret: Options;
+}
+
+export interface SshfsRun extends SecretRun {
   readonly host: string;
   readonly port: number;
   readonly user: string;
@@ -121,7 +126,7 @@ export async function sshfsSubject(run: SshfsRun): Promise<Subject<SshfsSpec>> {
   };
 }
 
-export interface S3fsRun extends Run {
+export interface S3fsRun extends SecretRun {
   /** `http://127.0.0.1:PORT`: also reached as localhost for another connection. */
   readonly endpoint: string;
   /** Two buckets; the first holds the directories vols/a and vols/b. */
@@ -190,6 +195,58 @@ export async function s3fsSubject(run: S3fsRun): Promise<Subject<S3fsSpec>> {
     ],
     failing: { ...withProfile, prefix: "x", ...run.failing },
     ...(run.preflight && { preflight: { volume, directory: "vols/a" } }),
+    mountTimeoutMs: run.mountTimeoutMs,
+    close: () => closeRun(run),
+  };
+}
+
+export interface NfsRun extends Run {
+  /** The NFS server's address, also reached as localhost for another connection. */
+  readonly server: string;
+  /** Its NFS port, given as nfs_opts port=. */
+  readonly port: number;
+  /** An export holding the directories a and b. */
+  readonly export: string;
+}
+
+export async function nfsSubject(run: NfsRun): Promise<Subject<NfsSpec>> {
+  const port = `port=${run.port}`;
+  const base = { server: run.server, export: run.export, nfs_opts: port };
+  return {
+    backend: nfsBackend,
+    harness: run.machine.harness,
+    volume: { ...base, path: "a" },
+    sameConnection: { ...base, path: "b", ro: "true", create: "true" },
+    otherConnections: {
+      server: { ...base, server: "localhost" },
+      export: { ...base, export: `${run.export}-other` },
+      version: { ...base, vers: "4.2" },
+      "mount options": { ...base, nfs_opts: `${port},soft` },
+      "read-only session": { o: `addr=${run.server},ro,${port}`, device: `:${run.export}` },
+    },
+    secrets: { values: [], volumes: [] },
+    unknownOption: ["mountopts", "x"],
+    dangerousOptions: [
+      ["nfs_opts", "suid"],
+      ["nfs_opts", "dev"],
+      ["o", `addr=${run.server},suid`],
+      ["nfs_opts", "sec=krb5"],
+      ["nfs_opts", "fsc"],
+      ["nfs_opts", "soft,context=system_u:object_r:tmp_t:s0"],
+    ],
+    aliases: [
+      {
+        input: { type: "nfs", o: `addr=${run.server},${port}`, device: `:${run.export}`, path: "a" },
+        canonical: { ...base, path: "a" },
+      },
+      {
+        input: { type: "nfs4", o: `addr=${run.server},vers=4.1`, device: `:${run.export}` },
+        canonical: { server: run.server, export: run.export, vers: "4.1" },
+      },
+      { input: { share: `${run.server}:${run.export}/`, nfs_opts: port }, canonical: base },
+    ],
+    failing: { ...base, ...run.failing },
+    ...(run.preflight && { preflight: { volume: { ...base, path: "a" }, directory: "a" } }),
     mountTimeoutMs: run.mountTimeoutMs,
     close: () => closeRun(run),
   };

@@ -1,16 +1,16 @@
 /** A backend for tests, driven by FakeHost: `-o server=S -o share=DIR [-o password=P]`. */
+import type { Backend, Spec } from "../../src/backends/backend.ts";
 import {
-  type Backend,
   COMMON_OPTIONS,
   checkAllowed,
   fuseSessionOptions,
   parseCommon,
-  required,
-} from "../../src/backends/backend.ts";
+  parseReadOnly,
+} from "../../src/backends/options.ts";
 import { backendError, invalid, redact } from "../../src/errors.ts";
 import type { FakeHost } from "./host.ts";
 
-interface FakeSpec {
+interface FakeSpec extends Spec {
   readonly server: string;
   readonly share: string;
   readonly password?: string;
@@ -21,15 +21,16 @@ export function fakeBackend(host: FakeHost): Backend<FakeSpec> {
   const options = ["server", "share", "password", ...COMMON_OPTIONS];
   return {
     name: "fake",
-    options,
     secretOptions: ["password"],
     parse(opts) {
       checkAllowed("fake", opts, options);
       const common = parseCommon(opts);
+      if (!opts.server) throw invalid("backend fake needs option server (the server name)");
       return {
-        server: required("fake", opts, "server", "the server name"),
+        server: opts.server,
         share: opts.share ?? "data",
         ...(opts.password !== undefined && { password: opts.password }),
+        readOnly: parseReadOnly(opts),
         session: fuseSessionOptions(common).join(","),
       };
     },
@@ -41,11 +42,10 @@ export function fakeBackend(host: FakeHost): Backend<FakeSpec> {
       if (!dirs.has(spec.share)) throw invalid(`share ${spec.share} does not exist on ${spec.server}`);
       return spec.share;
     },
-    async mount(spec, target, ctx, deadline) {
+    async mount(spec, { dir: target }, ctx, deadline) {
       const result = await ctx.runner.run("fakefs", ["-o", spec.session, spec.server, target], {
-        timeoutMs: deadline.timeoutMs,
+        deadline,
         ...(spec.password !== undefined && { stdin: spec.password }),
-        ...(deadline.signal && { signal: deadline.signal }),
       });
       if (result.code !== 0) {
         throw backendError(`fakefs mount failed: ${redact(result.stderr.trim(), [spec.password ?? ""])}`);

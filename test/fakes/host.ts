@@ -10,9 +10,8 @@
  */
 import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { BackendContext } from "../../src/backends/backend.ts";
 import type { CommandRunner, Helper, RunOptions, RunResult, StartOptions } from "../../src/command.ts";
-import { VolgateError } from "../../src/errors.ts";
+import type { BackendContext } from "../../src/host.ts";
 import type { Logger } from "../../src/logger.ts";
 import type { Liveness, MountEntry, MountTable } from "../../src/mountinfo.ts";
 
@@ -93,6 +92,11 @@ export class FakeHost {
     verifyHostKeys?: boolean;
   }): BackendContext {
     return { runner: this.runner, mounts: this.mounts, verifyHostKeys: true, ...options };
+  }
+
+  /** Every mount, those hidden under another included, as mountinfo would list them. */
+  entries(): MountEntry[] {
+    return [...[...this.under.values()].flat(), ...this.table.values()];
   }
 
   mountsOf(fsType: string): MountEntry[] {
@@ -317,17 +321,10 @@ export class FakeHost {
   }
 }
 
-/** Never finish: fail like the real runner at the deadline, or when the request is aborted. */
-function hang(file: string, options: RunOptions): Promise<never> {
+/** Never finish: fail like the real runner once the deadline is over (spent, or the request aborted). */
+function hang(file: string, { deadline }: RunOptions): Promise<never> {
   return new Promise<never>((_resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new VolgateError("timeout", `${file} did not finish and was killed`)),
-      options.timeoutMs,
-    );
-    options.signal?.addEventListener("abort", () => {
-      clearTimeout(timer);
-      reject(new VolgateError("timeout", `${file} was cancelled: the request was aborted`));
-    });
+    deadline.onEnd(() => reject(deadline.error(file)));
   });
 }
 

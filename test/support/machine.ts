@@ -6,13 +6,15 @@
  */
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
+import type { Target } from "../../src/backends/backend.ts";
 import { type CommandRunner, createRunner } from "../../src/command.ts";
+import { Deadline } from "../../src/deadline.ts";
 import { systemMountTable } from "../../src/mountinfo.ts";
 import type { Harness, RecordedCall } from "../conformance/suite.ts";
 import type { FakeHost } from "../fakes/host.ts";
 import { captureLog } from "../fakes/log.ts";
-import { helpersFor, processes } from "./procs.ts";
+import { helpersFor, mountEntries, processes } from "./procs.ts";
 
 export interface Machine {
   readonly harness: Harness;
@@ -23,6 +25,13 @@ export interface Machine {
   /** Unmount what is left (lazily) and remove the temp dirs. */
   close(): Promise<void>;
 }
+
+/** Every mount below `root`, stacked ones included. */
+const mountsUnder = async (root: string) =>
+  (await mountEntries()).filter((e) => e.mountPoint.startsWith(`${root}/`));
+
+/** A connection target at `dir`, named by the directory (Connections names it by a hash of its key). */
+export const targetAt = (dir: string): Target => ({ dir, id: basename(dir) });
 
 /** Records every command, then lets `inner` run it. */
 function recording(inner: CommandRunner, calls: RecordedCall[]): CommandRunner {
@@ -67,6 +76,7 @@ export async function fakeMachine(host: FakeHost): Promise<Machine> {
       logs: lines,
       calls,
       processCommandLines: async () => [],
+      mounts: async () => host.entries().filter((e) => e.mountPoint.startsWith(`${d.root}/`)),
       newTarget: d.newTarget,
       async killHelper(target) {
         if (host.helpersAt(target).length > 0) host.kill(target);
@@ -83,14 +93,13 @@ export async function realMachine(helper: string | undefined): Promise<Machine> 
   const d = await dirs("volgate-conformance-real-");
   const { log, lines } = captureLog();
   const calls: RecordedCall[] = [];
-  const mounts = systemMountTable(createRunner(d.workDir));
   return {
     root: d.root,
     secretsDir: d.secretsDir,
     harness: {
       ctx: {
         runner: recording(createRunner(d.workDir), calls),
-        mounts,
+        mounts: systemMountTable(createRunner(d.workDir)),
         log,
         secretsDir: d.secretsDir,
         workDir: d.workDir,
@@ -99,6 +108,7 @@ export async function realMachine(helper: string | undefined): Promise<Machine> 
       logs: lines,
       calls,
       processCommandLines: async () => (await processes()).map((p) => p.argv.join(" ")),
+      mounts: () => mountsUnder(d.root),
       newTarget: d.newTarget,
       async killHelper(target) {
         const found = helper === undefined ? [] : await helpersFor(helper, target);
@@ -111,9 +121,10 @@ export async function realMachine(helper: string | undefined): Promise<Machine> 
       // Stacked mounts come off one at a time: never remove the tree while anything is mounted in it.
       const runner = createRunner(d.workDir);
       for (let round = 0; round < 10; round++) {
-        const left = (await mounts.entries()).filter((e) => e.mountPoint.startsWith(`${d.root}/`));
+        const left = await mountsUnder(d.root);
         if (left.length === 0) return rm(d.root, { recursive: true, force: true });
-        for (const e of left) await runner.run("umount", ["-l", e.mountPoint], { timeoutMs: 10_000 });
+        for (const e of left)
+          await runner.run("umount", ["-l", e.mountPoint], { deadline: Deadline.after(10_000) });
       }
       throw new Error(`mounts left under ${d.root}: not removing it`);
     },

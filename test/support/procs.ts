@@ -1,6 +1,6 @@
 /** What the real machine shows: processes and their command lines, mount entries, and waiting for a change. */
 import { readdir, readFile } from "node:fs/promises";
-import { findInMountInfo, type MountEntry } from "../../src/mountinfo.ts";
+import { type MountEntry, parseMountInfo } from "../../src/mountinfo.ts";
 
 export interface Process {
   readonly pid: number;
@@ -23,8 +23,13 @@ export async function helpersFor(name: string, target: string): Promise<Process[
   return (await processes()).filter((p) => p.argv[0] === name && p.argv.includes(target));
 }
 
+/** Every mount this process sees, from /proc/self/mountinfo. */
+export async function mountEntries(): Promise<MountEntry[]> {
+  return parseMountInfo(await readFile("/proc/self/mountinfo", "utf8"));
+}
+
 export async function mountEntry(target: string): Promise<MountEntry | undefined> {
-  return await readFile("/proc/self/mountinfo", "utf8").then((text) => findInMountInfo(text, target));
+  return (await mountEntries()).find((e) => e.mountPoint === target);
 }
 
 /** True as soon as `check` is, or its last answer after `ms`. */

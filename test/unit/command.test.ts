@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRunner } from "../../src/command.ts";
+import { Deadline } from "../../src/deadline.ts";
 
 let dir: string;
 beforeAll(async () => {
@@ -16,7 +17,7 @@ afterAll(async () => {
 describe("command runner", () => {
   it("gives helpers only PATH, LANG and HOME", async () => {
     process.env.VOLGATE_TEST_TOKEN = "must-not-leak";
-    const result = await createRunner(dir).run("env", [], { timeoutMs: 5000 });
+    const result = await createRunner(dir).run("env", [], { deadline: Deadline.after(5000) });
     delete process.env.VOLGATE_TEST_TOKEN;
     const names = result.stdout
       .trim()
@@ -29,24 +30,29 @@ describe("command runner", () => {
 
   it("never uses a shell: metacharacters arrive as plain arguments", async () => {
     const result = await createRunner(dir).run("echo", ["a; touch /tmp/volgate-pwned", "$(id)"], {
-      timeoutMs: 5000,
+      deadline: Deadline.after(5000),
     });
     expect(result.stdout).toBe("a; touch /tmp/volgate-pwned $(id)\n");
     await expect(stat("/tmp/volgate-pwned")).rejects.toThrow();
   });
 
   it("passes secrets through stdin", async () => {
-    const result = await createRunner(dir).run("cat", [], { timeoutMs: 5000, stdin: "s3cret\n" });
+    const result = await createRunner(dir).run("cat", [], {
+      deadline: Deadline.after(5000),
+      stdin: "s3cret\n",
+    });
     expect(result.stdout).toBe("s3cret\n");
   });
 
   it("kills a helper at its deadline, with its children, and answers once they are gone", async () => {
     const started = performance.now();
     await expect(
-      createRunner(dir).run("sh", ["-c", "sleep 30.517 & sleep 30.517"], { timeoutMs: 300 }),
-    ).rejects.toThrow(/did not finish within 0s and was killed/);
+      createRunner(dir).run("sh", ["-c", "sleep 30.517 & sleep 30.517"], { deadline: Deadline.after(300) }),
+    ).rejects.toThrow(/^sh timed out after 0\.3s$/);
     expect(performance.now() - started).toBeLessThan(2000);
-    const left = await createRunner(dir).run("pgrep", ["-f", "sleep 30.517"], { timeoutMs: 5000 });
+    const left = await createRunner(dir).run("pgrep", ["-f", "sleep 30.517"], {
+      deadline: Deadline.after(5000),
+    });
     expect(left.stdout).toBe("");
   });
 
@@ -54,7 +60,7 @@ describe("command runner", () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 100);
     await expect(
-      createRunner(dir).run("sleep", ["30"], { timeoutMs: 10_000, signal: controller.signal }),
+      createRunner(dir).run("sleep", ["30"], { deadline: Deadline.after(10_000, controller.signal) }),
     ).rejects.toThrow(/cancelled/);
   });
 

@@ -4,6 +4,7 @@
  * never races live requests. Each case is a defect an earlier volgate had.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { Deadline } from "../../src/deadline.ts";
 import type { Change } from "../../src/state/store.ts";
 import { reconcileWorld } from "../fakes/world.ts";
 import { create, type Served, serve } from "../support/served.ts";
@@ -115,7 +116,7 @@ describe("restore never races live requests", () => {
     await held;
     expect((await report).remounted).toBe(0);
     for (const p of [...s.host.table.keys()].reverse()) {
-      await s.ctx.runner.run("umount", ["-l", p], { timeoutMs: 1000 });
+      await s.ctx.runner.run("umount", ["-l", p], { deadline: Deadline.after(1000) });
     }
   });
 

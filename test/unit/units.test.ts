@@ -1,10 +1,11 @@
-/** Unit tests of the small pure pieces: config, mountinfo, protocol, option helpers, redaction, locks. */
+/** Unit tests of the small pure pieces: config, mountinfo, protocol, names, redaction, locks. */
 import { describe, expect, it } from "vitest";
-import { checkAllowed, isValidName, parseBool, parseCommon } from "../../src/backends/backend.ts";
 import { helpText, loadConfig } from "../../src/config.ts";
 import { redact } from "../../src/errors.ts";
 import { KeyedLock } from "../../src/lock.ts";
 import { findInMountInfo, parseMountInfo } from "../../src/mountinfo.ts";
+
+import { isValidName } from "../../src/names.ts";
 import { optionsOf, parseBody } from "../../src/protocol.ts";
 import { sourceIn } from "../../src/volumes.ts";
 
@@ -114,30 +115,11 @@ describe("protocol", () => {
   });
 });
 
-describe("option helpers", () => {
+describe("names", () => {
   it("validates names like dockerd should", () => {
     expect(isValidName("a.b_c-1")).toBe(true);
     for (const bad of ["", ".", "..", "-x", "a/b", "a b", "x".repeat(256)])
       expect(isValidName(bad)).toBe(false);
-  });
-
-  it("reads booleans, empty meaning true", () => {
-    expect(parseBool("ro", "", false)).toBe(true);
-    expect(parseBool("ro", "no", true)).toBe(false);
-    expect(parseBool("ro", undefined, true)).toBe(true);
-  });
-
-  it("lists allowed options in the error", () => {
-    expect(() => checkAllowed("x", { a: "1", evil: "2" }, ["a", "b"])).toThrow(
-      'option "evil" not allowed for backend x; allowed: a, b',
-    );
-  });
-
-  it("parses common options with safe defaults", () => {
-    expect(parseCommon({})).toEqual({ ro: false, create: false, allowOther: true });
-    expect(parseCommon({ uid: "1000", umask: "22" })).toMatchObject({ uid: 1000 });
-    expect(() => parseCommon({ umask: "999" })).toThrow(/octal/);
-    expect(() => parseCommon({ uid: "-1" })).toThrow(/whole number/);
   });
 });
 

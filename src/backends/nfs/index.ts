@@ -12,14 +12,16 @@
  */
 import { mkdtemp, rmdir } from "node:fs/promises";
 import { join } from "node:path";
-import type { RunResult } from "../../command.ts";
-import { backendError, timeout, VolgateError } from "../../errors.ts";
+import { lastLines, type RunResult } from "../../command.ts";
+import type { Deadline } from "../../deadline.ts";
+import { backendError, VolgateError } from "../../errors.ts";
+import type { BackendContext } from "../../host.ts";
 import { unmountPath } from "../../mountops.ts";
-import type { Backend, BackendContext, Deadline } from "../backend.ts";
-import { checkTargetFree, lastLines, waitForMount } from "../supervise.ts";
+import type { Backend } from "../backend.ts";
+import { checkTargetFree, waitForMount } from "../supervise.ts";
 import { nfsMountArgs } from "./argv.ts";
-import { describeNfs, NFS_OPTIONS, type NfsSpec, nfsConnectionKey, nfsSource, parseNfs } from "./options.ts";
-import { cancelled, checkReachable, ensureDirectory, left } from "./preflight.ts";
+import { describeNfs, type NfsSpec, nfsConnectionKey, nfsSource, parseNfs } from "./options.ts";
+import { checkReachable, ensureDirectory } from "./preflight.ts";
 
 export type { NfsSpec } from "./options.ts";
 
@@ -43,23 +45,19 @@ function mountFailure(spec: NfsSpec, result: RunResult): VolgateError {
 
 /** Mount the export root at `target` and wait until mountinfo shows it live; nothing left on failure. */
 async function mountExport(spec: NfsSpec, target: string, ctx: BackendContext, deadline: Deadline) {
-  const until = Date.now() + deadline.timeoutMs;
   const what = `NFS mount of ${nfsSource(spec)}`;
   await checkTargetFree(ctx, target, what);
-  await checkReachable(spec, until, deadline);
+  await checkReachable(spec, deadline);
   let result: RunResult;
   try {
-    result = await ctx.runner.run("mount", nfsMountArgs(spec, target), {
-      timeoutMs: left(until),
-      ...(deadline.signal && { signal: deadline.signal }),
-    });
+    result = await ctx.runner.run("mount", nfsMountArgs(spec, target), { deadline });
   } catch (err) {
     // Killed mid-mount: the kernel may still have finished it.
     await unmountPath(ctx, target).catch(() => {});
-    if (deadline.signal?.aborted) throw cancelled(what);
     if (err instanceof VolgateError && err.kind === "timeout") {
-      throw timeout(
-        `${what} did not complete within ${Math.round(deadline.timeoutMs / 1000)}s (the server accepts TCP connections but did not finish the mount): check the NFS server, or raise VOLGATE_MOUNT_TIMEOUT`,
+      throw deadline.error(
+        what,
+        "the server accepts TCP connections but did not finish the mount; check the NFS server, or raise VOLGATE_MOUNT_TIMEOUT",
       );
     }
     throw err;
@@ -69,7 +67,8 @@ async function mountExport(spec: NfsSpec, target: string, ctx: BackendContext, d
     throw mountFailure(spec, result);
   }
   try {
-    await waitForMount(ctx, target, { timeoutMs: Math.max(1000, left(until)) }, what);
+    // mount(8) may answer as the budget ends: the mount table still gets a look.
+    await waitForMount(ctx, target, deadline.atLeast(1000), what);
   } catch (err) {
     await unmountPath(ctx, target).catch(() => {});
     throw err;
@@ -78,19 +77,17 @@ async function mountExport(spec: NfsSpec, target: string, ctx: BackendContext, d
 
 export const nfsBackend: Backend<NfsSpec> = {
   name: "nfs",
-  options: NFS_OPTIONS,
   secretOptions: [],
   parse: parseNfs,
   connectionKey: nfsConnectionKey,
   describe: describeNfs,
 
   async preflight(spec, ctx, deadline) {
-    const until = Date.now() + deadline.timeoutMs;
     const dir = await mkdtemp(join(ctx.workDir, "nfs-check-"));
     try {
       await mountExport(spec, dir, ctx, deadline);
       try {
-        await ensureDirectory(spec, dir, until, deadline);
+        await ensureDirectory(spec, dir, deadline);
       } finally {
         await unmountPath(ctx, dir);
       }
@@ -100,5 +97,5 @@ export const nfsBackend: Backend<NfsSpec> = {
     return spec.path;
   },
 
-  mount: mountExport,
+  mount: (spec, target, ctx, deadline) => mountExport(spec, target.dir, ctx, deadline),
 };

@@ -2,10 +2,11 @@
  * The mount options a volume may ask for, in nfs_opts or the local driver's o=: only the FLAGS and
  * VALUES below (caching, timeouts, transfer sizes, locking, transport, ports); anything that changes
  * suid/dev/exec, SELinux contexts, FS-Cache, bg, addresses or security flavours other than sys is
- * refused, naming what is allowed. Every mount gets ALWAYS_OPTIONS besides (argv.ts).
+ * refused, naming what is allowed. Every mount gets ALWAYS_OPTIONS besides (argv.ts). And the
+ * ports the options make mount.nfs use, for the reachability check (preflight.ts).
  */
 import { invalid } from "../../errors.ts";
-import { parseIntRange } from "../backend.ts";
+import { parseIntRange } from "../options.ts";
 
 /** Flags, each in a family of which at most one may be given (hard vs soft, ...). */
 const FLAGS: Readonly<Record<string, string>> = {
@@ -107,19 +108,23 @@ export function mountItems(list: string | undefined, from: string): MountItem[] 
     .map((item) => ({ from, item }));
 }
 
+/** A table's own entry: `valueOf` or `constructor` must not find what every object inherits. */
+const entry = <T>(table: Readonly<Record<string, T>>, key: string): T | undefined =>
+  Object.hasOwn(table, key) ? table[key] : undefined;
+
 /** Check one mount option against the allow-list; returns it normalized, or undefined to drop it. */
 function checkItem({ item, from }: MountItem): { family: string; item: string } | undefined {
   const eq = item.indexOf("=");
   const key = eq < 0 ? item : item.slice(0, eq);
   const value = eq < 0 ? undefined : item.slice(eq + 1);
   if (value === undefined && ALWAYS_OPTIONS.includes(key)) return undefined;
-  const why = WHY_NOT[key];
-  const family = FLAGS[key];
+  const why = entry(WHY_NOT, key);
+  const family = entry(FLAGS, key);
   if (family !== undefined) {
     if (value !== undefined) throw invalid(`${from} item "${item}" takes no value: use ${key}`);
     return { family, item };
   }
-  const rule = VALUES[key];
+  const rule = entry(VALUES, key);
   if (rule !== undefined) {
     if (value === undefined) throw invalid(`${from} item "${key}" needs a value (${key}=...)`);
     if ("min" in rule) {
@@ -151,4 +156,23 @@ export function sessionOptions(items: readonly MountItem[], readOnly: boolean): 
     out.push(checked.item);
   }
   return out.sort();
+}
+
+const NFS_PORT = 2049;
+const RPCBIND_PORT = 111;
+
+/** The number an allow-listed `key=N` item in `opts` gives, if any. */
+function numberOf(opts: readonly string[], key: string): number | undefined {
+  const item = opts.find((o) => o.startsWith(`${key}=`));
+  return item === undefined ? undefined : Number(item.slice(key.length + 1));
+}
+
+/** Ports the mount needs open: NFS (port= or 2049), and rpcbind for v3 unless both ports are fixed. */
+export function serverPorts(vers: string, opts: readonly string[]): { port: number; role: string }[] {
+  const port = numberOf(opts, "port");
+  const out = [{ port: port ?? NFS_PORT, role: "NFS" }];
+  if (vers === "3" && (port === undefined || numberOf(opts, "mountport") === undefined)) {
+    out.push({ port: RPCBIND_PORT, role: "rpcbind, needed for NFSv3" });
+  }
+  return out;
 }

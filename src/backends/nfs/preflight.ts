@@ -8,60 +8,46 @@ import { lookup } from "node:dns/promises";
 import { lstat, mkdir, realpath, stat } from "node:fs/promises";
 import { Socket } from "node:net";
 import { join } from "node:path";
-import { backendError, invalid, timeout, VolgateError } from "../../errors.ts";
-import { within } from "../../time.ts";
-import type { Deadline } from "../backend.ts";
+import type { Deadline } from "../../deadline.ts";
+import { backendError, invalid, VolgateError } from "../../errors.ts";
 import { hostForUrl } from "../options.ts";
-import { nfsPorts } from "./argv.ts";
+import { serverPorts } from "./mount-options.ts";
 import type { NfsSpec } from "./options.ts";
 
-/** Milliseconds left, never below 1 so timers still fire. */
-export const left = (until: number) => Math.max(1, until - Date.now());
-
-export const cancelled = (what: string) => timeout(`${what} was cancelled: Docker aborted the request`);
-const noAnswer = (what: string, deadline: Deadline) =>
-  timeout(`${what}: no answer within ${Math.round(deadline.timeoutMs / 1000)}s`);
-
-/** `work`'s value, or a timeout error at the deadline (the work itself cannot be cancelled: a hung NFS stat). */
-async function settle<T>(work: Promise<T>, until: number, deadline: Deadline, what: string): Promise<T> {
-  if (deadline.signal?.aborted) throw cancelled(what);
-  const result = await within(work, left(until));
-  if (result === "late") throw noAnswer(what, deadline);
-  if (deadline.signal?.aborted) throw cancelled(what);
-  return result;
-}
-
 /** One TCP connection to address:port, closed at once; the socket never outlives the deadline. */
-function tcpConnect(address: string, port: number, until: number, deadline: Deadline, what: string) {
+function tcpConnect(address: string, port: number, where: string, deadline: Deadline) {
   return new Promise<void>((resolve, reject) => {
     const socket = new Socket();
     const done = (err?: Error) => {
-      clearTimeout(timer);
-      deadline.signal?.removeEventListener("abort", onAbort);
+      stopWatching();
       socket.destroy();
       if (err) reject(err);
       else resolve();
     };
-    const onAbort = () => done(cancelled(what));
-    const timer = setTimeout(() => done(noAnswer(what, deadline)), left(until));
-    if (deadline.signal?.aborted) return onAbort();
-    deadline.signal?.addEventListener("abort", onAbort, { once: true });
+    const stopWatching = deadline.onEnd(() =>
+      done(
+        deadline.error(`connecting to NFS server ${where}`, "check that it is up and reachable from here"),
+      ),
+    );
     socket.once("connect", () => done());
-    socket.once("error", (err) => done(backendError(`${what}: ${err.message}`, err)));
+    socket.once("error", (err) =>
+      done(backendError(`cannot reach NFS server ${where}: ${err.message}`, err)),
+    );
     socket.connect({ host: address, port });
   });
 }
 
 /** The server name resolves and its ports accept TCP connections, within the deadline. */
-export async function checkReachable(spec: NfsSpec, until: number, deadline: Deadline): Promise<void> {
-  const naming = `cannot resolve NFS server name ${spec.server}`;
-  const { address } = await settle(lookup(spec.server), until, deadline, naming).catch((err: unknown) => {
+export async function checkReachable(spec: NfsSpec, deadline: Deadline): Promise<void> {
+  const lookingUp = deadline.race(lookup(spec.server), `looking up NFS server name ${spec.server}`);
+  const { address } = await lookingUp.catch((err: unknown) => {
     if (err instanceof VolgateError) throw err;
-    throw backendError(`${naming}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, err);
+    const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw backendError(`cannot resolve NFS server name ${spec.server}: ${why}`, err);
   });
-  for (const { port, role } of nfsPorts(spec)) {
+  for (const { port, role } of serverPorts(spec.vers, spec.opts)) {
     const where = `${hostForUrl(spec.server)}:${port}${role === "NFS" ? "" : ` (${role})`}`;
-    await tcpConnect(address, port, until, deadline, `cannot reach NFS server ${where}`);
+    await tcpConnect(address, port, where, deadline);
   }
 }
 
@@ -78,10 +64,10 @@ function mkdirHint(code: string | undefined): string {
 type Step = <T>(work: Promise<T>, fail?: (err: NodeJS.ErrnoException) => VolgateError) => Promise<T>;
 
 /** One file system call within the deadline; errno errors become messages without local paths. */
-function stepper(what: string, until: number, deadline: Deadline): Step {
+function stepper(what: string, deadline: Deadline): Step {
   const fallback = (err: NodeJS.ErrnoException) => backendError(`${what}: ${err.code ?? err.message}`, err);
   return (work, fail = fallback) =>
-    settle(work, until, deadline, what).catch((err: NodeJS.ErrnoException) => {
+    deadline.race(work, what).catch((err: NodeJS.ErrnoException) => {
       throw err instanceof VolgateError ? err : fail(err);
     });
 }
@@ -93,14 +79,9 @@ const unless = (code: string) => (err: NodeJS.ErrnoException) => {
 };
 
 /** Walk (and with create, make) the volume's directory inside the mounted export `root`. */
-export async function ensureDirectory(
-  spec: NfsSpec,
-  root: string,
-  until: number,
-  deadline: Deadline,
-): Promise<void> {
+export async function ensureDirectory(spec: NfsSpec, root: string, deadline: Deadline): Promise<void> {
   const where = `in export ${spec.export} on ${spec.server}`;
-  const step = stepper(`checking "${spec.path}" ${where}`, until, deadline);
+  const step = stepper(`checking "${spec.path}" ${where}`, deadline);
   const realRoot = await step(realpath(root));
   let current = realRoot;
   for (const segment of spec.path === "" ? [] : spec.path.split("/")) {

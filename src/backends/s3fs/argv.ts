@@ -2,8 +2,7 @@
  * The s3fs command line for a connection: the bucket root in the foreground, the endpoint,
  * our passwd file, session options and tuning. Secrets never appear here.
  */
-import { fuseSessionOptions } from "../backend.ts";
-import { optionPath } from "../options.ts";
+import { fuseSessionOptions, optionPath } from "../options.ts";
 import type { S3fsSpec } from "./options.ts";
 
 interface S3fsArgvInput {

@@ -1,77 +1,20 @@
 /**
  * The s3fs backend. A connection mounts a bucket's root once per session-shaping key;
  * each volume is a prefix ("directory") inside it. Keys come from a credentials profile
- * (access_key_id, secret_access_key) or, when the operator allows it, inline options.
- *
- * s3fs cannot take a secret on stdin or argv, so each mount gets a passwd file (0600) that
- * volgate writes in its work dir and deletes as soon as s3fs has read it (s3fs reads it
- * once, at start). s3fs also "succeeds" when it fails (exit 0, a mount that may appear
- * and vanish), so a mount is checked first with HeadBucket, then s3fs runs in the
- * foreground under supervision, and the mount counts only once a real lookup through it
- * has reached S3.
+ * (access_key_id, secret_access_key) or, when the operator allows it, inline options
+ * (access.ts). s3fs hides why it fails, so a mount asks S3 first (HeadBucket, preflight.ts),
+ * then runs s3fs under supervision (start.ts).
  */
-import { readdir, rm, stat, writeFile } from "node:fs/promises";
-import { join } from "node:path";
-import type { Helper } from "../../command.ts";
-import { openProfile, readSecret } from "../../credentials.ts";
-import { backendError, invalid, messageOf, redact, timeout, VolgateError } from "../../errors.ts";
-import { unmountPath } from "../../mountops.ts";
-import { sleep, within } from "../../time.ts";
-import { type Backend, type BackendContext, connectionId, type Deadline } from "../backend.ts";
-import { checkTargetFree, lastLines, waitForMount } from "../supervise.ts";
-import { buildS3fsArgv } from "./argv.ts";
-import {
-  checkKeyText,
-  describeS3fs,
-  parseS3fs,
-  S3FS_OPTIONS,
-  S3FS_SECRET_OPTIONS,
-  type S3fsSpec,
-  s3fsConnectionKey,
-} from "./options.ts";
-import type { S3Access } from "./preflight.ts";
+import type { BackendContext } from "../../host.ts";
+import type { Backend } from "../backend.ts";
+import { resolveAccess } from "./access.ts";
+import { describeS3fs, parseS3fs, S3FS_SECRET_OPTIONS, type S3fsSpec, s3fsConnectionKey } from "./options.ts";
+import { startS3fs } from "./start.ts";
 
 export type { S3fsSpec } from "./options.ts";
 
-/** The keys for a spec, from its credentials profile or its inline options. */
 /** The AWS SDK is loaded on first use: it costs tens of MB a daemon without s3fs volumes need not pay. */
 const loadSdk = () => import("./preflight.ts");
-
-export async function resolveAccess(spec: S3fsSpec, ctx: BackendContext): Promise<S3Access> {
-  const base = {
-    endpoint: spec.endpoint,
-    region: spec.region,
-    pathStyle: spec.pathStyle,
-    bucket: spec.bucket,
-  };
-  const name = spec.common.credentials;
-  if (name === undefined) {
-    if (spec.accessKeyId === undefined || spec.secretAccessKey === undefined) {
-      throw invalid("backend s3fs needs credentials: pass -o credentials=PROFILE");
-    }
-    return {
-      ...base,
-      accessKeyId: spec.accessKeyId,
-      secretAccessKey: spec.secretAccessKey,
-      keySource: "the inline access_key_id option",
-    };
-  }
-  const profile = await openProfile(ctx.secretsDir, name);
-  const accessKeyId = (await readSecret(profile, "access_key_id"))?.trim();
-  const secretAccessKey = (await readSecret(profile, "secret_access_key"))?.trim();
-  const missing = [
-    ...(accessKeyId ? [] : ["access_key_id"]),
-    ...(secretAccessKey ? [] : ["secret_access_key"]),
-  ];
-  if (accessKeyId === undefined || secretAccessKey === undefined || missing.length > 0) {
-    throw invalid(
-      `credentials profile "${name}" (${profile.dir}) lacks ${missing.join(" and ")}: add the file${missing.length > 1 ? "s" : ""} (mode 0600)`,
-    );
-  }
-  checkKeyText(`access_key_id of credentials profile "${name}"`, accessKeyId);
-  checkKeyText(`secret_access_key of credentials profile "${name}"`, secretAccessKey);
-  return { ...base, accessKeyId, secretAccessKey, keySource: `credentials profile "${name}"` };
-}
 
 function warnIfPlain(spec: S3fsSpec, ctx: BackendContext): void {
   if (spec.endpoint.startsWith("http://")) {
@@ -82,128 +25,8 @@ function warnIfPlain(spec: S3fsSpec, ctx: BackendContext): void {
   }
 }
 
-/** Names this connection's files in the work dir; the same id Connections gives its directory. */
-const idOf = (spec: S3fsSpec) => connectionId(s3fsConnectionKey(spec));
-
-/** What s3fs said, without timestamps, source locations and its chatty [INF] start-up lines. */
-export function s3fsSaid(log: string): string {
-  const lines = log
-    .split("\n")
-    // [INF] lines are start-up chatter; the sigv2 retry note reads like a network error and is not one.
-    .filter((l) => !/\[(INF|DBG)\]/.test(l) && !/retry to connect by signature version 2/.test(l))
-    .map((l) =>
-      l
-        .replace(/^\d{4}-\d\d-\d\dT[0-9:.]+Z\s+/, "")
-        .replace(/^\[(CRT|ERR|WAN)\]\s+/, "")
-        .replace(/^[\w.]+\.cpp:\w+\(\d+\):\s*/, ""),
-    );
-  return lastLines(lines.join("\n"), 2);
-}
-
-/** Add what to do to the words s3fs printed. */
-function withHint(err: unknown, access: S3Access): unknown {
-  if (!(err instanceof VolgateError)) return err;
-  const m = err.message;
-  const hint = /invalid credentials/i.test(m)
-    ? `the access key was refused: check ${access.keySource}`
-    : /bucket or key not found/i.test(m)
-      ? `bucket ${access.bucket} does not exist at ${access.endpoint}, or the key cannot see it`
-      : /unable to connect/i.test(m)
-        ? `cannot reach S3 endpoint ${access.endpoint}`
-        : /exit code 127/.test(m)
-          ? "s3fs is not installed on this host"
-          : undefined;
-  return hint ? new VolgateError(err.kind, `${m}: ${hint}`, { cause: err }) : err;
-}
-
-/**
- * Proof that s3fs talks to S3, not just that FUSE answers: s3fs mounts before it has
- * checked the bucket, answers lookups locally while failing, and exits 0 tens of ms later.
- * The volume's directory must be seen as a directory (a HeadObject/List through s3fs),
- * or, for a whole-bucket volume, the bucket root must list.
- */
-async function provesS3(target: string, prefix: string): Promise<void> {
-  if (prefix === "") {
-    await readdir(target);
-    return;
-  }
-  const info = await stat(join(target, prefix));
-  if (!info.isDirectory()) throw new Error(`${prefix} is not a directory`);
-}
-
-/**
- * Start s3fs in the foreground for `spec` at `target`, and return once the mount is live and
- * has reached S3; on any failure the helper is killed and nothing stays mounted. The passwd
- * file exists only while s3fs starts.
- */
-export async function startS3fs(
-  spec: S3fsSpec,
-  access: S3Access,
-  target: string,
-  ctx: BackendContext,
-  deadline: Deadline,
-): Promise<Helper> {
-  const what = `s3fs mount of ${describeS3fs(spec)}`;
-  await checkTargetFree(ctx, target, what);
-  const id = idOf(spec);
-  const passwdFile = join(ctx.workDir, `s3fs-${id}.passwd`);
-  await rm(passwdFile, { force: true });
-  await writeFile(passwdFile, `${access.accessKeyId}:${access.secretAccessKey}\n`, {
-    mode: 0o600,
-    flag: "wx",
-  });
-  const argv = buildS3fsArgv({ spec, target, passwdFile });
-  const started = Date.now();
-  const raw = ctx.runner.start("s3fs", argv, { logFile: join(ctx.workDir, `s3fs-${id}.log`) });
-  const helper: Helper = {
-    pid: raw.pid,
-    exited: raw.exited,
-    output: () => redact(s3fsSaid(raw.output()), [access.secretAccessKey, access.accessKeyId]),
-    kill: () => raw.kill(),
-  };
-  let exitCode: number | null | undefined;
-  void helper.exited.then((code) => {
-    exitCode = code;
-  });
-  try {
-    await waitForMount(ctx, target, deadline, what, helper);
-    const left = deadline.timeoutMs - (Date.now() - started);
-    const seconds = Math.round(deadline.timeoutMs / 1000);
-    const check = provesS3(target, spec.prefix).catch(async (err: unknown) => {
-      // A failing s3fs exits right after its check: give it a moment, then quote it.
-      await Promise.race([helper.exited, sleep(1000)]);
-      if (exitCode !== undefined) {
-        throw backendError(`${what} failed: ${helper.output() || `exit code ${exitCode}`}`);
-      }
-      const why = (err as NodeJS.ErrnoException).code ?? messageOf(err);
-      throw backendError(
-        spec.prefix === ""
-          ? `${what} failed: the bucket cannot be listed through s3fs (${why})`
-          : `${what} failed: directory ${spec.prefix} is not visible through s3fs (${why}): check that it still exists in the bucket`,
-      );
-    });
-    // When late, the check keeps running: a lookup through a hung s3fs cannot be cancelled.
-    if ((await within(check, Math.max(1, left))) === "late") {
-      throw timeout(
-        `${what} did not answer within ${seconds}s: check that ${spec.endpoint} is reachable, or raise VOLGATE_MOUNT_TIMEOUT`,
-      );
-    }
-    if (exitCode !== undefined || (await ctx.mounts.probe(target)) !== "live") {
-      throw backendError(`${what} failed: ${helper.output() || "s3fs exited right after mounting"}`);
-    }
-    return helper;
-  } catch (err) {
-    helper.kill();
-    await unmountPath(ctx, target).catch(() => {});
-    throw withHint(err, access);
-  } finally {
-    await rm(passwdFile, { force: true });
-  }
-}
-
 export const s3fsBackend: Backend<S3fsSpec> = {
   name: "s3fs",
-  options: S3FS_OPTIONS,
   secretOptions: S3FS_SECRET_OPTIONS,
   parse: parseS3fs,
   connectionKey: s3fsConnectionKey,
@@ -232,10 +55,9 @@ export const s3fsBackend: Backend<S3fsSpec> = {
     warnIfPlain(spec, ctx);
     // s3fs hides why it failed (and may hang ~20 s on a dead endpoint): ask S3 first.
     await (await loadSdk()).checkBucket(access, deadline);
-    const left = { ...deadline, timeoutMs: Math.max(1, deadline.timeoutMs - (Date.now() - started)) };
-    const helper = await startS3fs(spec, access, target, ctx, left);
+    const helper = await startS3fs(spec, access, target, ctx, deadline);
     ctx.log.info(
-      { remote: describeS3fs(spec), target, pid: helper.pid, ms: Date.now() - started },
+      { remote: describeS3fs(spec), target: target.dir, pid: helper.pid, ms: Date.now() - started },
       "s3fs connection mounted",
     );
   },

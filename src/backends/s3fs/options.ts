@@ -1,25 +1,26 @@
 /**
- * The pure half of the s3fs backend: options -> typed spec (allow-list, strict
- * bucket/prefix/endpoint/region values; tuning in tuning.ts), the connection key
- * and the description. The argv is built in argv.ts. Nothing here touches the machine.
+ * The pure half of the s3fs backend: options -> typed spec (allow-list, refused options, inline
+ * keys; bucket, prefix, endpoint and region in location.ts, tuning in tuning.ts), the connection
+ * key and the description. The argv is built in argv.ts. Nothing here touches the machine.
  */
 import { createHash } from "node:crypto";
-import { isIPv6 } from "node:net";
 import { invalid } from "../../errors.ts";
+import type { Options, Spec } from "../backend.ts";
 import {
   COMMON_OPTIONS,
   type CommonOptions,
   checkAllowed,
+  checkRefused,
   commonSessionKey,
-  type Options,
   parseBool,
   parseCommon,
-} from "../backend.ts";
-import { hostForUrl, isHostName } from "../options.ts";
-import { checkRefused, S3FS_REFUSED } from "../refused.ts";
+  parseReadOnly,
+  refusedByName,
+} from "../options.ts";
+import { parseBucket, parseEndpoint, parsePrefix, parseRegion, pathStyleByDefault } from "./location.ts";
 import { parseTuning, S3FS_TUNING_OPTIONS, type S3fsTuning } from "./tuning.ts";
 
-export interface S3fsSpec {
+export interface S3fsSpec extends Spec {
   readonly bucket: string;
   /** The volume's directory inside the bucket, without leading or trailing `/`; "" is the whole bucket. */
   readonly prefix: string;
@@ -36,7 +37,7 @@ export interface S3fsSpec {
   readonly tuning: S3fsTuning;
 }
 
-export const S3FS_OPTIONS: readonly string[] = [
+const S3FS_OPTIONS: readonly string[] = [
   ...COMMON_OPTIONS,
   "bucket",
   "prefix",
@@ -51,96 +52,51 @@ export const S3FS_OPTIONS: readonly string[] = [
 
 export const S3FS_SECRET_OPTIONS: readonly string[] = ["access_key_id", "secret_access_key"];
 
-const BUCKET_RE = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
-const REGION_RE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
-const ENDPOINT_RE = /^(https?):\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::([0-9]{1,5}))?\/?$/i;
-const MAX_PREFIX = 1000;
+const S3_FILES = "it makes s3fs read or write files on this host";
+const S3_LIBS = "it makes s3fs load a library on this host";
+const S3_TLS = "it weakens TLS certificate checks (volgate always verifies the endpoint's certificate)";
+const S3_LOGS = "it makes s3fs log request details that can carry credentials";
+const S3_CREDS = "volgate passes credentials itself: use -o credentials=PROFILE";
+const S3_OURS = "volgate sets it itself: use endpoint=, region= and path_style=";
+const S3_ALWAYS = "volgate always mounts nosuid,nodev";
 
-/** A host name, IPv4 address, or IPv6 address in brackets; returns it lower case, without brackets. */
-function parseEndpointHost(raw: string): string | undefined {
-  if (raw.startsWith("[")) {
-    const bare = raw.slice(1, -1);
-    return isIPv6(bare) ? bare.toLowerCase() : undefined;
-  }
-  return isHostName(raw) ? raw.toLowerCase() : undefined;
-}
-
-/** S3 bucket naming rules (the DNS-compatible ones every S3 implementation accepts). */
-function parseBucket(value: string): string {
-  if (value.includes("/")) {
-    throw invalid(
-      `bucket="${value}" contains "/": give the bucket name alone and the directory inside it as -o prefix=...`,
-    );
-  }
-  const ok =
-    BUCKET_RE.test(value) &&
-    !value.includes("..") &&
-    !/^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$/.test(value) &&
-    !/^(xn--|sthree-)/.test(value) &&
-    !/(-s3alias|--ol-s3)$/.test(value);
-  if (!ok) {
-    throw invalid(
-      `bucket="${value}" is not a valid S3 bucket name: use 3-63 lower-case letters, digits, dots and hyphens, starting and ending with a letter or digit`,
-    );
-  }
-  return value;
-}
-
-const isControl = (ch: string) => ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f;
-
-/** `a/b/c`: leading and trailing slashes dropped; no empty, `.` or `..` parts, no control characters. */
-function parsePrefix(value: string): string {
-  const trimmed = value.replace(/^\/+/, "").replace(/\/+$/, "");
-  if (trimmed === "") return "";
-  const parts = trimmed.split("/");
-  if (
-    [...trimmed].some(isControl) ||
-    Buffer.byteLength(trimmed) > MAX_PREFIX ||
-    parts.some((p) => p === "" || p === "." || p === "..")
-  ) {
-    throw invalid(
-      `prefix="${[...value].map((ch) => (isControl(ch) ? "?" : ch)).join("")}" is not a usable directory in a bucket: use parts like a/b/c, without "..", ".", empty parts or control characters, at most ${MAX_PREFIX} bytes`,
-    );
-  }
-  return trimmed;
-}
-
-/** `http(s)://host[:port]` and nothing else; returns it normalized. */
-function parseEndpoint(value: string): string {
-  const m = ENDPOINT_RE.exec(value);
-  const scheme = m?.[1]?.toLowerCase();
-  const rawHost = m?.[2];
-  const port = m?.[3] === undefined ? undefined : Number(m[3]);
-  const host = rawHost === undefined ? undefined : parseEndpointHost(rawHost);
-  if (scheme === undefined || host === undefined || (port !== undefined && (port < 1 || port > 65535))) {
-    throw invalid(
-      `endpoint="${value}" must be a URL like https://s3.example.com or http://127.0.0.1:9000: scheme, host and port only (no path, user, query, spaces or quotes)`,
-    );
-  }
-  const defaultPort = scheme === "https" ? 443 : 80;
-  return `${scheme}://${hostForUrl(host)}${port === undefined || port === defaultPort ? "" : `:${port}`}`;
-}
-
-function parseRegion(value: string): string {
-  if (!REGION_RE.test(value)) {
-    throw invalid(
-      `region="${value}" is not a region name: use lower-case letters, digits, - and _, like us-east-1`,
-    );
-  }
-  return value;
-}
-
-/** The host part of a normalized endpoint, without brackets. */
-function endpointHost(endpoint: string): string {
-  const host = new URL(endpoint).hostname;
-  return host.startsWith("[") ? host.slice(1, -1) : host;
-}
-
-/** Virtual-hosted buckets need a DNS name: an IP literal or localhost can only be addressed path-style. */
-function pathStyleByDefault(endpoint: string): boolean {
-  const host = endpointHost(endpoint);
-  return host === "localhost" || /^[0-9.]+$/.test(host) || host.includes(":");
-}
+/** s3fs options that would touch files, load code, weaken TLS, log secrets or undo what volgate sets. */
+const S3FS_REFUSED = refusedByName({
+  passwd_file: S3_FILES,
+  use_cache: S3_FILES,
+  del_cache: S3_FILES,
+  check_cache_dir_exist: S3_FILES,
+  tmpdir: S3_FILES,
+  ahbe_conf: S3_FILES,
+  mime: S3_FILES,
+  logfile: S3_FILES,
+  load_sse_c: S3_FILES,
+  use_sse: "it can name a key file on this host: use sse=true for S3-managed keys",
+  set_check_cache_sigusr1: S3_FILES,
+  ssl_client_cert: S3_FILES,
+  credlib: S3_LIBS,
+  credlib_opts: S3_LIBS,
+  no_check_certificate: S3_TLS,
+  ssl_verify_hostname: S3_TLS,
+  cipher_suites: S3_TLS,
+  curldbg: S3_LOGS,
+  dbglevel: S3_LOGS,
+  debug: S3_LOGS,
+  profile: S3_CREDS,
+  iam_role: S3_CREDS,
+  ecs: S3_CREDS,
+  imdsv1only: S3_CREDS,
+  ibm_iam_auth: S3_CREDS,
+  ibm_iam_endpoint: S3_CREDS,
+  use_session_token: S3_CREDS,
+  public_bucket: S3_CREDS,
+  url: S3_OURS,
+  host: S3_OURS,
+  servicepath: S3_OURS,
+  use_path_request_style: S3_OURS,
+  suid: S3_ALWAYS,
+  dev: S3_ALWAYS,
+});
 
 /**
  * An inline access key or secret as s3fs's passwd file needs it: printable, no spaces, no `:`
@@ -202,6 +158,7 @@ export function parseS3fs(opts: Options): S3fsSpec {
     sse: parseSse(opts.sse),
     ...(accessKeyId !== undefined && { accessKeyId }),
     ...(secretAccessKey !== undefined && { secretAccessKey }),
+    readOnly: parseReadOnly(opts),
     common,
     tuning: parseTuning(opts),
   };

@@ -1,7 +1,7 @@
 /**
  * The s3fs control plane, through the AWS SDK: HeadBucket (endpoint, credentials,
  * bucket, region) and the volume's "directory" (a `prefix/` marker object or any
- * object under it), created on request. Everything runs within a deadline; messages
+ * object under it), created on request. Everything runs within the deadline; messages
  * say what failed and what to do, and never carry a secret.
  */
 import {
@@ -11,19 +11,10 @@ import {
   PutObjectCommand,
   S3Client,
 } from "@aws-sdk/client-s3";
-import { backendError, invalid, messageOf, redact, timeout, VolgateError } from "../../errors.ts";
-import type { Deadline } from "../backend.ts";
-
-export interface S3Access {
-  readonly endpoint: string;
-  readonly region: string;
-  readonly pathStyle: boolean;
-  readonly bucket: string;
-  readonly accessKeyId: string;
-  readonly secretAccessKey: string;
-  /** Where the keys came from, for messages: `credentials profile "p"`, `the inline access_key_id option`. */
-  readonly keySource: string;
-}
+import type { Deadline } from "../../deadline.ts";
+import { invalid } from "../../errors.ts";
+import type { S3Access } from "./access.ts";
+import { explain, isNotFound } from "./failures.ts";
 
 interface PrefixCheck {
   /** Without leading or trailing `/`; "" is the bucket root (nothing to check). */
@@ -37,94 +28,15 @@ interface PrefixCheck {
 /** S3_IFDIR | 0755, the mode s3fs stores on a directory it makes itself. */
 const DIR_MODE = 0o40755;
 
-interface Failure {
-  name?: string;
-  code?: string;
-  message?: string;
-  $metadata?: { httpStatusCode?: number };
-  $response?: { headers?: Record<string, string | undefined> };
-}
-
-const NETWORK: Readonly<Record<string, string>> = {
-  ECONNREFUSED: "connection refused (is the S3 server running there, on that port?)",
-  ECONNRESET: "the connection was reset",
-  EPIPE: "the connection was reset",
-  ENOTFOUND: "the host name does not resolve (DNS lookup failed)",
-  EAI_AGAIN: "the host name does not resolve (DNS lookup failed)",
-  EHOSTUNREACH: "no route to host",
-  ENETUNREACH: "no route to host",
-  ETIMEDOUT: "the connection timed out",
-  EPROTO: "the TLS handshake failed (is it an https endpoint?)",
-};
-
-const TLS_CODE = /^(CERT_|ERR_TLS_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN)/;
-
-/** The one message for each way an S3 call can fail; `what` says which call, for the rare odd cases. */
-function explain(err: unknown, access: S3Access, what: string): VolgateError {
-  if (err instanceof VolgateError) return err;
-  const e = (err ?? {}) as Failure;
-  const where = access.endpoint;
-  const status = e.$metadata?.httpStatusCode;
-  const code = e.code ?? "";
-  const name = e.name ?? "";
-  const secrets = [access.secretAccessKey, access.accessKeyId];
-  if (NETWORK[code] !== undefined) return backendError(`cannot reach S3 endpoint ${where}: ${NETWORK[code]}`);
-  if (TLS_CODE.test(code)) {
-    return backendError(
-      `cannot reach S3 endpoint ${where}: TLS certificate check failed (${redact(e.message ?? code, secrets)}): volgate always verifies certificates; use a certificate this host trusts`,
-    );
-  }
-  if (name === "TimeoutError" || code === "ECONNABORTED") {
-    return timeout(`cannot reach S3 endpoint ${where}: no answer in time`);
-  }
-  if (status === 301 || name === "PermanentRedirect" || name === "AuthorizationHeaderMalformed") {
-    const actual = e.$response?.headers?.["x-amz-bucket-region"];
-    return invalid(
-      `bucket ${access.bucket} is not in region ${access.region}${actual ? ` (S3 says ${actual})` : ""}: pass -o region=${actual ?? "<its region>"}`,
-    );
-  }
-  if (
-    status === 403 ||
-    ["InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "Forbidden"].includes(name)
-  ) {
-    const said = name && name !== "Unknown" && name !== "Forbidden" ? ` (${name})` : "";
-    return backendError(
-      `access denied to bucket ${access.bucket}${said}: check the access key in ${access.keySource}, and that it may use this bucket`,
-    );
-  }
-  if (name === "NoSuchBucket" || (what === "HeadBucket" && (status === 404 || name === "NotFound"))) {
-    return invalid(`bucket ${access.bucket} does not exist at ${where}: create it or check -o bucket`);
-  }
-  const detail = redact(
-    `${name && name !== "Unknown" ? `${name}: ` : ""}${e.message ?? messageOf(err)}`,
-    secrets,
-  );
-  return backendError(
-    `S3 ${what} on bucket ${access.bucket} at ${where} failed${status ? ` (HTTP ${status})` : ""}: ${detail}`,
-  );
-}
-
-const isNotFound = (err: unknown) => {
-  const e = err as Failure;
-  return e.$metadata?.httpStatusCode === 404 || e.name === "NotFound" || e.name === "NoSuchKey";
-};
-
-/** One S3 session bound to a deadline: every call aborts when it passes or the request is cancelled. */
+/** One S3 session bound to a deadline: every call aborts when it is over. */
 class Session {
   private readonly client: S3Client;
-  private readonly controller = new AbortController();
-  private readonly timer: NodeJS.Timeout;
-  private cause: VolgateError | undefined;
-  private readonly onAbort = () => {
-    this.cause = timeout(`S3 check of ${this.access.endpoint} was cancelled: the request was aborted`);
-    this.controller.abort();
-  };
 
   constructor(
     private readonly access: S3Access,
     private readonly deadline: Deadline,
   ) {
-    const ms = Math.max(1, deadline.timeoutMs);
+    const ms = deadline.left();
     this.client = new S3Client({
       endpoint: access.endpoint,
       region: access.region,
@@ -136,21 +48,16 @@ class Session {
       responseChecksumValidation: "WHEN_REQUIRED",
       requestHandler: { connectionTimeout: ms, requestTimeout: ms },
     });
-    this.timer = setTimeout(() => {
-      const seconds = Math.max(1, Math.round(ms / 1000));
-      this.cause = timeout(`cannot reach S3 endpoint ${access.endpoint}: no answer within ${seconds}s`);
-      this.controller.abort();
-    }, ms);
-    deadline.signal?.addEventListener("abort", this.onAbort, { once: true });
-    if (deadline.signal?.aborted) this.onAbort();
   }
 
   async call<T>(what: string, run: (client: S3Client, signal: AbortSignal) => Promise<T>): Promise<T> {
-    if (this.cause) throw this.cause;
+    const over = () =>
+      this.deadline.error(`S3 check of ${this.access.endpoint}`, "check that it is reachable");
+    if (this.deadline.over) throw over();
     try {
-      return await run(this.client, this.controller.signal);
+      return await run(this.client, this.deadline.signal);
     } catch (err) {
-      throw this.cause ?? explain(err, this.access, what);
+      throw this.deadline.over ? over() : explain(err, this.access, what);
     }
   }
 
@@ -165,8 +72,6 @@ class Session {
   }
 
   close(): void {
-    clearTimeout(this.timer);
-    this.deadline.signal?.removeEventListener("abort", this.onAbort);
     this.client.destroy();
   }
 }

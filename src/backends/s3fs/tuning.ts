@@ -3,7 +3,8 @@
  * (a bounded integer, a flag, or one of a few words), sorted so equal tuning gives equal keys.
  */
 import { invalid } from "../../errors.ts";
-import { type Options, parseBool, parseIntRange } from "../backend.ts";
+import type { Options } from "../backend.ts";
+import { parseBool, parseIntRange } from "../options.ts";
 
 /** One allow-listed s3fs tuning option: how its value is checked and how s3fs spells it. */
 type TuningRule =

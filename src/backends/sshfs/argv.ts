@@ -3,9 +3,8 @@
  * typed spec, strict host keys, and the login method. Secrets never appear here: a password
  * goes through stdin (password_stdin), a key by its file.
  */
-import { invalid, VolgateError } from "../../errors.ts";
-import { fuseSessionOptions } from "../backend.ts";
-import { hostForUrl, optionPath } from "../options.ts";
+import { VolgateError } from "../../errors.ts";
+import { fuseSessionOptions, hostForUrl, optionPath } from "../options.ts";
 import type { SshfsSpec } from "./options.ts";
 
 type SshfsAuth = { readonly kind: "key"; readonly identityFile: string } | { readonly kind: "password" };
@@ -30,14 +29,8 @@ export function buildSshfsArgv(input: SshfsArgvInput): string[] {
   const o = [...fuseSessionOptions(spec.common), "idmap=user"];
   if (t.reconnect) o.push("reconnect");
   if (t.cache !== undefined) o.push(`dir_cache=${t.cache ? "yes" : "no"}`);
-  if (t.maxConns !== undefined) {
-    if (auth.kind === "password" && t.maxConns > 1) {
-      throw invalid(
-        "max_conns above 1 needs key authentication: sshfs sends a password to one connection only",
-      );
-    }
-    o.push(`max_conns=${t.maxConns}`);
-  }
+  // max_conns above 1 with a password is refused with the login (login.ts), before anything runs.
+  if (t.maxConns !== undefined) o.push(`max_conns=${t.maxConns}`);
   o.push(`ServerAliveInterval=${t.serverAliveInterval}`, `ServerAliveCountMax=${t.serverAliveCountMax}`);
   if (t.compression) o.push("Compression=yes");
   if (verifyHostKeys) {

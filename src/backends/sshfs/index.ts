@@ -5,97 +5,17 @@
  * the password reaches sshfs only through stdin. Host keys are verified by default
  * against host_key, the profile's known_hosts, or <secretsDir>/known_hosts.
  */
-import { chmod, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { openProfile, profileFile, readSecret } from "../../credentials.ts";
-import { invalid, redact, VolgateError } from "../../errors.ts";
+import { redact, VolgateError } from "../../errors.ts";
 import { unmountPath } from "../../mountops.ts";
-import { type Backend, type BackendContext, connectionId } from "../backend.ts";
+import type { Backend } from "../backend.ts";
 import { hostForUrl } from "../options.ts";
 import { checkTargetFree, waitForMount } from "../supervise.ts";
 import { buildSshfsArgv } from "./argv.ts";
-import { type HostKeyMatch, knownHostsName, matchKnownHosts, NO_KNOWN_HOSTS } from "./known-hosts.ts";
-import { describeSshfs, parseSshfs, SSHFS_OPTIONS, type SshfsSpec, sshfsConnectionKey } from "./options.ts";
+import { knownHostsFile, resolveLogin } from "./login.ts";
+import { describeSshfs, parseSshfs, type SshfsSpec, sshfsConnectionKey } from "./options.ts";
 
 export type { SshfsSpec } from "./options.ts";
-
-type Auth = { kind: "key"; path: string; key: Buffer } | { kind: "password"; password: string };
-
-interface Login {
-  readonly auth: Auth;
-  /** For messages: where the credential came from. */
-  readonly authSource: string;
-  /** Known keys for this host and where they came from; `file` when ssh can read them directly. */
-  readonly known: { keys: HostKeyMatch; source: string; file?: string };
-}
-
-async function resolveLogin(spec: SshfsSpec, ctx: BackendContext): Promise<Login> {
-  const name = spec.common.credentials;
-  const profile = name === undefined ? undefined : await openProfile(ctx.secretsDir, name);
-  const keyPath = profile && (await profileFile(profile, "private_key"));
-  const stored = profile && (await readSecret(profile, "password"));
-  let auth: Auth;
-  let authSource: string;
-  if (keyPath !== undefined) {
-    auth = { kind: "key", path: keyPath, key: await readFile(keyPath) };
-    authSource = `private_key of credentials profile "${name}"`;
-  } else if (stored !== undefined || spec.password !== undefined) {
-    const password = stored ?? spec.password ?? "";
-    if (/[\n\r\0]/.test(password))
-      throw invalid("the password contains a newline or NUL: sshfs cannot send it");
-    auth = { kind: "password", password };
-    authSource =
-      stored !== undefined ? `password of credentials profile "${name}"` : "inline password option";
-  } else {
-    throw invalid(
-      profile
-        ? `credentials profile "${name}" (${profile.dir}) has neither a private_key nor a password file: add one`
-        : `no credentials for ${spec.user}@${spec.host}: pass -o credentials=PROFILE naming a directory under ${ctx.secretsDir} that holds private_key or password`,
-    );
-  }
-  if (auth.kind === "password" && (spec.tuning.maxConns ?? 1) > 1) {
-    throw invalid(
-      "max_conns above 1 needs key authentication: sshfs sends a password to one connection only",
-    );
-  }
-  return {
-    auth,
-    authSource,
-    known: await knownKeys(spec, ctx, profile && (await profileFile(profile, "known_hosts"))),
-  };
-}
-
-async function knownKeys(spec: SshfsSpec, ctx: BackendContext, profileKnownHosts: string | undefined) {
-  if (spec.hostKeys)
-    return { keys: { accepted: [...spec.hostKeys], revoked: [] }, source: "the host_key option" };
-  const shared = join(ctx.secretsDir, "known_hosts");
-  const file =
-    profileKnownHosts ?? ((await stat(shared).catch(() => undefined))?.isFile() ? shared : undefined);
-  if (file === undefined) return { keys: { accepted: [], revoked: [] }, source: NO_KNOWN_HOSTS };
-  return { keys: matchKnownHosts(await readFile(file, "utf8"), spec.host, spec.port), source: file, file };
-}
-
-function noKnownKey(spec: SshfsSpec, source: string): VolgateError {
-  const where = `${hostForUrl(spec.host)}:${spec.port}`;
-  const none = source === NO_KNOWN_HOSTS ? "" : ` in ${source}`;
-  return invalid(
-    `no known host key for ${where}${none}: pass -o host_key="$(ssh-keyscan -t ed25519 -p ${spec.port} ${spec.host} 2>/dev/null)" after checking its fingerprint, or add known_hosts to the credentials profile`,
-  );
-}
-
-/** Names files of this connection in the work dir; the same id Connections gives its directory. */
-const idOf = (spec: SshfsSpec) => connectionId(sshfsConnectionKey(spec));
-
-/** The known_hosts file ssh reads: the profile's (or the shared) file as is, or one written for host_key. */
-async function knownHostsFile(spec: SshfsSpec, login: Login, ctx: BackendContext): Promise<string> {
-  if (login.known.keys.accepted.length === 0) throw noKnownKey(spec, login.known.source);
-  if (login.known.file !== undefined) return login.known.file;
-  const path = join(ctx.workDir, `sshfs-${idOf(spec)}.known_hosts`);
-  const name = knownHostsName(spec.host.toLowerCase(), spec.port);
-  await writeFile(path, login.known.keys.accepted.map((k) => `${name} ${k}\n`).join(""), { mode: 0o600 });
-  await chmod(path, 0o600);
-  return path;
-}
 
 /** Add what to do to the ssh text sshfs printed. */
 function withHint(err: unknown): unknown {
@@ -110,7 +30,6 @@ function withHint(err: unknown): unknown {
 
 export const sshfsBackend: Backend<SshfsSpec> = {
   name: "sshfs",
-  options: SSHFS_OPTIONS,
   secretOptions: ["password"],
   parse: parseSshfs,
   connectionKey: sshfsConnectionKey,
@@ -138,7 +57,7 @@ export const sshfsBackend: Backend<SshfsSpec> = {
     return real.replace(/^\/+/, "");
   },
 
-  async mount(spec, target, ctx, deadline) {
+  async mount(spec, { dir: target, id }, ctx, deadline) {
     const what = `sshfs mount of ${spec.user}@${hostForUrl(spec.host)}:${spec.port}`;
     await checkTargetFree(ctx, target, what);
     const login = await resolveLogin(spec, ctx);
@@ -149,12 +68,12 @@ export const sshfsBackend: Backend<SshfsSpec> = {
       spec,
       target,
       auth: login.auth.kind === "key" ? { kind: "key", identityFile: login.auth.path } : { kind: "password" },
-      ...(ctx.verifyHostKeys && { knownHostsFile: await knownHostsFile(spec, login, ctx) }),
+      ...(ctx.verifyHostKeys && { knownHostsFile: await knownHostsFile(spec, login, ctx, id) }),
       verifyHostKeys: ctx.verifyHostKeys,
     });
     const raw = ctx.runner.start("sshfs", argv, {
       ...(login.auth.kind === "password" && { stdin: `${login.auth.password}\n` }),
-      logFile: join(ctx.workDir, `sshfs-${idOf(spec)}.log`),
+      logFile: join(ctx.workDir, `sshfs-${id}.log`),
     });
     // What ssh prints reaches Err and logs: never with the password, whatever it echoes.
     const password = login.auth.kind === "password" ? [login.auth.password] : [];

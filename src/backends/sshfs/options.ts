@@ -4,18 +4,21 @@
  * is built in argv.ts. Nothing here touches the machine.
  */
 import { invalid } from "../../errors.ts";
+import type { Options, Spec } from "../backend.ts";
 import {
   COMMON_OPTIONS,
   type CommonOptions,
   checkAllowed,
+  checkRefused,
   commonSessionKey,
-  type Options,
+  hostForUrl,
   parseBool,
   parseCommon,
+  parseHost,
   parseIntRange,
-} from "../backend.ts";
-import { hostForUrl, parseHost } from "../options.ts";
-import { checkRefused, SSHFS_REFUSED } from "../refused.ts";
+  parseReadOnly,
+  refusedByName,
+} from "../options.ts";
 import { parseHostKeys } from "./known-hosts.ts";
 
 interface SshfsTuning {
@@ -29,7 +32,7 @@ interface SshfsTuning {
   readonly maxConns?: number;
 }
 
-export interface SshfsSpec {
+export interface SshfsSpec extends Spec {
   /** Hostname, IPv4, or IPv6 without brackets. */
   readonly host: string;
   readonly port: number;
@@ -52,7 +55,7 @@ const TUNING = [
   "cache",
   "max_conns",
 ];
-export const SSHFS_OPTIONS: readonly string[] = [
+const SSHFS_OPTIONS: readonly string[] = [
   ...COMMON_OPTIONS,
   "host",
   "port",
@@ -63,6 +66,40 @@ export const SSHFS_OPTIONS: readonly string[] = [
   "password",
   ...TUNING,
 ];
+
+const SSH_RUNS = "it runs a command on this host";
+const SSH_FILES = "it reads or writes files on this host";
+const SSH_OURS =
+  "volgate sets it itself (it verifies host keys unless the operator set VOLGATE_VERIFY_HOST_KEYS=false; secrets go through credentials)";
+
+/** sshfs and ssh options that would run commands, touch files or undo what volgate sets. */
+const SSHFS_REFUSED = refusedByName({
+  ssh_command: SSH_RUNS,
+  ProxyCommand: SSH_RUNS,
+  ProxyJump: SSH_RUNS,
+  LocalCommand: SSH_RUNS,
+  PermitLocalCommand: SSH_RUNS,
+  KnownHostsCommand: SSH_RUNS,
+  sftp_server: SSH_RUNS,
+  PKCS11Provider: SSH_FILES,
+  SecurityKeyProvider: SSH_FILES,
+  F: SSH_FILES,
+  IdentityFile: SSH_FILES,
+  IdentityAgent: SSH_FILES,
+  CertificateFile: SSH_FILES,
+  UserKnownHostsFile: SSH_FILES,
+  GlobalKnownHostsFile: SSH_FILES,
+  ControlPath: SSH_FILES,
+  ControlMaster: SSH_FILES,
+  uidfile: SSH_FILES,
+  gidfile: SSH_FILES,
+  modules: SSH_FILES,
+  subdir: SSH_FILES,
+  directport: SSH_OURS,
+  passive: SSH_OURS,
+  password_stdin: SSH_OURS,
+  StrictHostKeyChecking: SSH_OURS,
+});
 
 const USER_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 
@@ -129,6 +166,7 @@ export function parseSshfs(opts: Options): SshfsSpec {
     path,
     ...(opts.host_key !== undefined && { hostKeys: parseHostKeys(opts.host_key) }),
     ...(opts.password !== undefined && { password: opts.password }),
+    readOnly: parseReadOnly(opts),
     common: parseCommon(opts),
     tuning: {
       reconnect: parseBool("reconnect", opts.reconnect, true),

@@ -1,15 +1,15 @@
 /**
- * The sshfs control plane: an ssh2 login that
- * verifies the host key, authenticates, and resolves/creates the remote directory
- * over SFTP, all within a deadline. Messages say what failed and what to do, never a secret.
+ * The sshfs control plane: an ssh2 login that verifies the host key, authenticates, and
+ * resolves/creates the remote directory over SFTP (remote-dir.ts), all within the deadline.
+ * Messages say what failed and what to do, never a secret.
  */
-import { posix } from "node:path";
-import { Client, type ConnectConfig, type ServerHostKeyAlgorithm, type SFTPWrapper, type Stats } from "ssh2";
+import { Client, type ConnectConfig, type ServerHostKeyAlgorithm, type SFTPWrapper } from "ssh2";
+import type { Deadline } from "../../deadline.ts";
 import { backendError, invalid, messageOf, timeout, VolgateError } from "../../errors.ts";
 import type { Logger } from "../../logger.ts";
-import type { Deadline } from "../backend.ts";
 import { hostForUrl } from "../options.ts";
 import { fingerprint, type HostKeyMatch, NO_KNOWN_HOSTS } from "./known-hosts.ts";
+import { type RemoteDir, resolveRemoteDir } from "./remote-dir.ts";
 
 /** The key type named inside an SSH public key blob. */
 function blobType(blob: Buffer): string {
@@ -40,8 +40,7 @@ function hostKeyAlgorithms(keys: readonly string[]): ServerHostKeyAlgorithm[] {
   return [...out];
 }
 
-/** The HostKeyPolicy source when no known_hosts file exists at all. */
-
+/** Which host keys this login accepts. */
 interface HostKeyPolicy {
   /** undefined: do not verify (operator turned verification off). */
   readonly keys?: HostKeyMatch;
@@ -57,67 +56,6 @@ export interface SshLogin {
   /** How the credentials were found, for messages: `private_key of credentials profile "x"`. */
   readonly authSource: string;
   readonly hostKeys: HostKeyPolicy;
-}
-
-export interface RemoteDir {
-  /** As the user gave it: absolute, or relative to the login home ("" = home). */
-  readonly path: string;
-  readonly create: boolean;
-}
-
-type Sftp = Pick<SFTPWrapper, "realpath" | "stat" | "mkdir">;
-
-const NO_SUCH_FILE = 2;
-const PERMISSION_DENIED = 3;
-
-const call = <T>(fn: (cb: (err: Error | undefined | null, value: T) => void) => void) =>
-  new Promise<T>((resolve, reject) => fn((err, value) => (err ? reject(err) : resolve(value))));
-const codeOf = (err: unknown) => (err as { code?: unknown }).code;
-const realpath = (sftp: Sftp, p: string) => call<string>((cb) => sftp.realpath(p, cb));
-const statOf = (sftp: Sftp, p: string) =>
-  call<Stats>((cb) => sftp.stat(p, cb)).catch((err: unknown) => {
-    if (codeOf(err) === NO_SUCH_FILE) return undefined;
-    throw err;
-  });
-
-/**
- * The real absolute path of the volume's directory; creates missing components when asked.
- * `where` names the server in messages.
- */
-export async function resolveRemoteDir(sftp: Sftp, dir: RemoteDir, where: string): Promise<string> {
-  const home = await realpath(sftp, ".");
-  const joined = posix.normalize(posix.isAbsolute(dir.path) ? dir.path : posix.join(home, dir.path));
-  const wanted = joined.replace(/\/+$/, "") || "/";
-  const existing = await realpath(sftp, wanted).then(
-    async (real) => ((await statOf(sftp, real)) ? real : undefined),
-    (err: unknown) => {
-      if (codeOf(err) === NO_SUCH_FILE) return undefined;
-      throw err;
-    },
-  );
-  let real = existing;
-  if (real === undefined) {
-    if (!dir.create) {
-      throw invalid(
-        `remote directory ${wanted} does not exist on ${where}: create it or pass -o create=true`,
-      );
-    }
-    let prefix = "/";
-    for (const part of wanted.split("/").filter((p) => p !== "")) {
-      prefix = posix.join(prefix, part);
-      if (await statOf(sftp, prefix)) continue;
-      await call<void>((cb) => sftp.mkdir(prefix, (err) => cb(err, undefined))).catch((err: unknown) => {
-        const why = codeOf(err) === PERMISSION_DENIED ? "permission denied" : messageOf(err);
-        throw backendError(`cannot create remote directory ${prefix} on ${where}: ${why}`);
-      });
-    }
-    real = await realpath(sftp, wanted);
-  }
-  const info = await statOf(sftp, real);
-  if (!info?.isDirectory()) {
-    throw invalid(`remote path ${real} on ${where} is not a directory: point path at a directory`);
-  }
-  return real;
 }
 
 function connectError(err: unknown, login: SshLogin, where: string): VolgateError {
@@ -199,7 +137,7 @@ export async function sshPreflight(
     host: login.host,
     port: login.port,
     username: login.user,
-    readyTimeout: Math.max(1, deadline.timeoutMs),
+    readyTimeout: deadline.left(),
     hostVerifier: verify,
     ...(algorithms.length > 0 && { algorithms: { serverHostKey: algorithms } }),
     ...("privateKey" in login.auth
@@ -214,18 +152,6 @@ export async function sshPreflight(
   const password = "password" in login.auth ? login.auth.password : undefined;
   client.on("keyboard-interactive", (_name, _instructions, _lang, prompts, finish) => {
     finish(prompts.map(() => password ?? ""));
-  });
-  let timer: NodeJS.Timeout | undefined;
-  let onAbort: (() => void) | undefined;
-  const guard = new Promise<never>((_, reject) => {
-    const seconds = Math.round(deadline.timeoutMs / 1000);
-    timer = setTimeout(
-      () => reject(timeout(`no answer from ${where} within ${seconds}s: check that it is reachable`)),
-      deadline.timeoutMs,
-    );
-    onAbort = () => reject(timeout(`SSH check of ${where} was cancelled: the request was aborted`));
-    deadline.signal?.addEventListener("abort", onAbort, { once: true });
-    if (deadline.signal?.aborted) onAbort();
   });
   const work = async () => {
     await new Promise<void>((resolve, reject) => {
@@ -244,7 +170,10 @@ export async function sshPreflight(
         );
       }
     });
-    const sftp = await call<SFTPWrapper>((cb) => client.sftp(cb)).catch((err: unknown) => {
+    const opened = new Promise<SFTPWrapper>((resolve, reject) =>
+      client.sftp((err, sftp) => (err ? reject(err) : resolve(sftp))),
+    );
+    const sftp = await opened.catch((err: unknown) => {
       throw backendError(
         `SFTP is not available on ${where}: ${messageOf(err)} (the server needs an sftp subsystem)`,
       );
@@ -255,10 +184,8 @@ export async function sshPreflight(
     });
   };
   try {
-    return await Promise.race([work(), guard]);
+    return await deadline.race(work(), `SSH check of ${where}`, "check that it is reachable");
   } finally {
-    clearTimeout(timer);
-    if (onAbort) deadline.signal?.removeEventListener("abort", onAbort);
     client.end();
     client.destroy();
   }

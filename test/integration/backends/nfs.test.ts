@@ -32,7 +32,8 @@ const dist = process.argv[2];
 const load = (p) => import(pathToFileURL(join(dist, p)).href);
 const { nfsBackend } = await load("backends/nfs/index.js");
 const { createRunner } = await load("command.js");
-const { systemMountTable } = await load("mountinfo.js");
+const { parseMountInfo, systemMountTable } = await load("mountinfo.js");
+const { Deadline } = await load("deadline.js");
 
 const log = { trace() {}, debug() {}, info() {}, warn() {}, error() {}, fatal() {}, child() { return log; } };
 const ctx = {
@@ -47,9 +48,12 @@ const SERVER = ${JSON.stringify(NFS_SERVER)};
 const EXPORTS = ${JSON.stringify(EXPORTS)};
 const report = (name, fields) => console.log("RESULT " + JSON.stringify({ name, ...fields }));
 const errorOf = (err) => ({ ok: false, kind: err.kind, message: err.message });
-const entryAt = async (target) => (await ctx.mounts.entries()).find((e) => e.mountPoint === target);
-const umount = (target) => ctx.runner.run("umount", [target], { timeoutMs: 10000 });
+const entryAt = async (target) =>
+  parseMountInfo(readFileSync("/proc/self/mountinfo", "utf8")).find((e) => e.mountPoint === target);
+const umount = (target) => ctx.runner.run("umount", [target], { deadline: Deadline.after(10000) });
 const target = () => mkdtempSync("/tmp/volgate-target-");
+/** The connection target at dir, as Connections gives it (here named by the directory). */
+const at = (dir) => ({ dir, id: dir.split("/").pop() });
 const processes = (name) =>
   readdirSync("/proc").filter((p) => /^[0-9]+$/.test(p)).filter((p) => {
     try { return readFileSync("/proc/" + p + "/comm", "utf8").trim() === name; } catch { return false; }
@@ -86,17 +90,18 @@ function readAll(file) {
   return { readMs: Date.now() - t, bytes: total };
 }
 
-const deadline = { timeoutMs: 15000 };
+/** Each step its own budget, as each Docker request has. */
+const deadline = () => Deadline.after(15000);
 const spec = (o) => nfsBackend.parse({ server: SERVER, export: EXPORTS.data, ...o });
 
 await run("preflight", async () => {
-  const subdir = await nfsBackend.preflight(spec({ path: "app1", create: "true" }), ctx, deadline);
+  const subdir = await nfsBackend.preflight(spec({ path: "app1", create: "true" }), ctx, deadline());
   const server = statSync(join(EXPORTS.data, "app1")).isDirectory();
   return { subdir, serverSideDir: server, leftovers: leftovers() };
 });
 
 await run("preflight-missing-dir", async () => {
-  await nfsBackend.preflight(spec({ path: "nope" }), ctx, deadline);
+  await nfsBackend.preflight(spec({ path: "nope" }), ctx, deadline());
   return { unexpected: "preflight passed" };
 });
 
@@ -104,7 +109,7 @@ await run("mount", async () => {
   const s = spec({ path: "app1" });
   const t = target();
   let started = Date.now();
-  await nfsBackend.mount(s, t, ctx, deadline);
+  await nfsBackend.mount(s, at(t), ctx, deadline());
   const mountMs = Date.now() - started;
   const entry = await entryAt(t);
   const text = "written through the NFS client\n";
@@ -113,7 +118,7 @@ await run("mount", async () => {
   const serverSide = readFileSync(join(EXPORTS.data, "app1", "hello.txt"), "utf8");
   const { writeMs } = throughput(join(t, "app1", "big"), ${BIG_MB});
   let r = await umount(t);
-  await nfsBackend.mount(s, t, ctx, deadline);
+  await nfsBackend.mount(s, at(t), ctx, deadline());
   const { readMs, bytes } = readAll(join(t, "app1", "big"));
   const serverBytes = statSync(join(EXPORTS.data, "app1", "big")).size;
   started = Date.now();
@@ -128,7 +133,7 @@ await run("mount", async () => {
 await run("mount-v3", async () => {
   const t = target();
   const started = Date.now();
-  await nfsBackend.mount(spec({ vers: "3" }), t, ctx, deadline);
+  await nfsBackend.mount(spec({ vers: "3" }), at(t), ctx, deadline());
   const mountMs = Date.now() - started;
   const entry = await entryAt(t);
   writeFileSync(join(t, "v3.txt"), "v3\n");
@@ -140,7 +145,7 @@ await run("mount-v3", async () => {
 await run("local-alias-ro", async () => {
   const s = nfsBackend.parse({ type: "nfs", o: "addr=" + SERVER + ",ro,nfsvers=4.1,soft", device: ":" + EXPORTS.data });
   const t = target();
-  await nfsBackend.mount(s, t, ctx, deadline);
+  await nfsBackend.mount(s, at(t), ctx, deadline());
   const entry = await entryAt(t);
   let writeError = "";
   try { writeFileSync(join(t, "nope.txt"), "x"); } catch (err) { writeError = err.code; }
@@ -150,7 +155,7 @@ await run("local-alias-ro", async () => {
 
 await run("ro-export", async () => {
   const t = target();
-  await nfsBackend.mount(spec({ export: EXPORTS.ro }), t, ctx, deadline);
+  await nfsBackend.mount(spec({ export: EXPORTS.ro }), at(t), ctx, deadline());
   const hello = readFileSync(join(t, "hello.txt"), "utf8");
   let writeError = "";
   try { writeFileSync(join(t, "nope.txt"), "x"); } catch (err) { writeError = err.code; }
@@ -159,22 +164,22 @@ await run("ro-export", async () => {
 });
 
 await run("squash-create", async () => {
-  await nfsBackend.preflight(spec({ export: EXPORTS.squash, path: "x", create: "true" }), ctx, deadline);
+  await nfsBackend.preflight(spec({ export: EXPORTS.squash, path: "x", create: "true" }), ctx, deadline());
   return { unexpected: "preflight passed" };
 });
 
 await run("missing-export", async () => {
-  await nfsBackend.preflight(spec({ export: "/exports/nope" }), ctx, deadline);
+  await nfsBackend.preflight(spec({ export: "/exports/nope" }), ctx, deadline());
   return { unexpected: "preflight passed" };
 });
 
 await run("missing-export-v3", async () => {
-  await nfsBackend.preflight(spec({ export: "/exports/nope", vers: "3" }), ctx, deadline);
+  await nfsBackend.preflight(spec({ export: "/exports/nope", vers: "3" }), ctx, deadline());
   return { unexpected: "preflight passed" };
 });
 
 await run("unreachable", async () => {
-  await nfsBackend.preflight(nfsBackend.parse({ server: "127.0.0.2", export: EXPORTS.data }), ctx, deadline);
+  await nfsBackend.preflight(nfsBackend.parse({ server: "127.0.0.2", export: EXPORTS.data }), ctx, deadline());
   return { unexpected: "preflight passed" };
 });
 
@@ -185,7 +190,7 @@ const silentPort = silent.address().port;
 let hungTarget = "";
 await run("hung", async () => {
   hungTarget = target();
-  await nfsBackend.mount(spec({ nfs_opts: "port=" + silentPort }), hungTarget, ctx, { timeoutMs: 3000 });
+  await nfsBackend.mount(spec({ nfs_opts: "port=" + silentPort }), at(hungTarget), ctx, Deadline.after(3000));
   return { unexpected: "mount passed" };
 });
 report("hung-after", {
@@ -221,7 +226,7 @@ describe.runIf(canRun)("nfs backend in a UML guest", () => {
     const dist = join(dir, "dist");
     // Type errors elsewhere in the tree do not stop tsc from emitting; the files we need must exist.
     await exec("node_modules/.bin/tsc", ["-p", "tsconfig.build.json", "--outDir", dist]).catch(() => {});
-    for (const f of ["backends/nfs/index.js", "command.js", "mountinfo.js"]) {
+    for (const f of ["backends/nfs/index.js", "command.js", "deadline.js", "mountinfo.js"]) {
       if (!existsSync(join(dist, f))) throw new Error(`tsc did not emit ${f}`);
     }
     await writeFile(join(dir, "guest.mjs"), GUEST_SCRIPT);
@@ -348,7 +353,9 @@ describe.runIf(canRun)("nfs backend in a UML guest", () => {
     const r = result("hung");
     expect(r.ok).toBe(false);
     expect(r.kind).toBe("timeout");
-    expect(r.message).toMatch(/^NFS mount of 127\.0\.0\.1:\/exports\/data did not complete within 3s/);
+    expect(r.message).toBe(
+      "NFS mount of 127.0.0.1:/exports/data timed out after 3s: the server accepts TCP connections but did not finish the mount; check the NFS server, or raise VOLGATE_MOUNT_TIMEOUT",
+    );
     expect(r.ms).toBeGreaterThanOrEqual(2900);
     expect(r.ms).toBeLessThan(8000);
     expect(result("hung-after")).toMatchObject({ probe: "absent", mountProcesses: 0, leftovers: [] });

@@ -8,10 +8,12 @@ import { chown, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { BackendContext, Options } from "../../../src/backends/backend.ts";
+import type { Options } from "../../../src/backends/backend.ts";
 import { sshfsBackend } from "../../../src/backends/sshfs/index.ts";
+import { Deadline } from "../../../src/deadline.ts";
+import type { BackendContext } from "../../../src/host.ts";
 import { failure } from "../../support/expect-error.ts";
-import { type Machine, realMachine } from "../../support/machine.ts";
+import { type Machine, realMachine, targetAt } from "../../support/machine.ts";
 import { freePort, silentServers } from "../../support/peer.ts";
 import { tierCanRun } from "../../support/prereq.ts";
 import { eventually, helpersFor, mountEntry, processes } from "../../support/procs.ts";
@@ -78,7 +80,7 @@ describe.skipIf(!canRun)("sshfs backend against a real sshd", () => {
     it("logs in with a private key and returns the directory inside the remote root", async () => {
       const spec = sshfsBackend.parse(opts({ credentials: "key", path: join(remote, "data") }));
       const started = Date.now();
-      const dir = await sshfsBackend.preflight(spec, ctx, { timeoutMs: 10_000 });
+      const dir = await sshfsBackend.preflight(spec, ctx, Deadline.after(10_000));
       console.log(`preflight (key): ${Date.now() - started} ms`);
       expect(dir).toBe(join(remote, "data").slice(1));
     });
@@ -91,7 +93,7 @@ describe.skipIf(!canRun)("sshfs backend against a real sshd", () => {
         credentials: "pw",
       });
       const started = Date.now();
-      const dir = await sshfsBackend.preflight(spec, ctx, { timeoutMs: 10_000 });
+      const dir = await sshfsBackend.preflight(spec, ctx, Deadline.after(10_000));
       console.log(`preflight (password): ${Date.now() - started} ms`);
       expect(dir).toBe(join(remote, "data").slice(1));
     });
@@ -103,7 +105,7 @@ describe.skipIf(!canRun)("sshfs backend against a real sshd", () => {
         host_key: sshd.hostKeyLine,
         password: sshd.password,
       });
-      expect(await sshfsBackend.preflight(spec, ctx, { timeoutMs: 10_000 })).toBe(sshd.home.slice(1));
+      expect(await sshfsBackend.preflight(spec, ctx, Deadline.after(10_000))).toBe(sshd.home.slice(1));
     });
 
     it("refuses a server whose host key is not the known one, naming the fingerprint it saw", async () => {
@@ -111,7 +113,7 @@ describe.skipIf(!canRun)("sshfs backend against a real sshd", () => {
         opts({ credentials: "key", path: remote, host_key: strangerKeyLine() }),
       );
       const started = Date.now();
-      const err = await failure(sshfsBackend.preflight(spec, ctx, { timeoutMs: 10_000 }));
+      const err = await failure(sshfsBackend.preflight(spec, ctx, Deadline.after(10_000)));
       expect(Date.now() - started).toBeLessThan(3000);
       const seen = (await exec("ssh-keygen", ["-lf", join(sshd.dir, "host_ed25519.pub")])).stdout.split(
         " ",
@@ -128,7 +130,7 @@ describe.skipIf(!canRun)("sshfs backend against a real sshd", () => {
         user: sshd.user,
         credentials: "key",
       });
-      const err = await failure(sshfsBackend.preflight(spec, ctx, { timeoutMs: 10_000 }));
+      const err = await failure(sshfsBackend.preflight(spec, ctx, Deadline.after(10_000)));
       expect(err.kind).toBe("invalid");
       expect(err.message).toContain(`no known host key for 127.0.0.1:${sshd.port}`);
       expect(err.message).toContain(`ssh-keyscan -t ed25519 -p ${sshd.port} 127.0.0.1`);
@@ -145,7 +147,7 @@ describe.skipIf(!canRun)("sshfs backend against a real sshd", () => {
       const dir = await sshfsBackend.preflight(
         spec,
         { ...ctx, verifyHostKeys: false },
-        { timeoutMs: 10_000 },
+        Deadline.after(10_000),
       );
       expect(dir).toBe(sshd.home.slice(1));
       expect(logs.slice(before).some((l) => l.level === 40 && String(l.msg).includes("not verified"))).toBe(
@@ -156,7 +158,7 @@ describe.skipIf(!canRun)("sshfs backend against a real sshd", () => {
     it("reports a wrong password as an authentication failure, without the password", async () => {
       const spec = sshfsBackend.parse(opts({ credentials: "badpw", path: remote }));
       const started = Date.now();
-      const err = await failure(sshfsBackend.preflight(spec, ctx, { timeoutMs: 10_000 }));
+      const err = await failure(sshfsBackend.preflight(spec, ctx, Deadline.after(10_000)));
       console.log(`preflight (wrong password): ${Date.now() - started} ms`);
       expect(err.message).toContain(`authentication failed for volgate-test@127.0.0.1:${sshd.port}`);
       expect(err.message).toContain('password of credentials profile "badpw"');
@@ -166,21 +168,21 @@ describe.skipIf(!canRun)("sshfs backend against a real sshd", () => {
 
     it("says what is missing when a profile holds no credential", async () => {
       const spec = sshfsBackend.parse(opts({ credentials: "nothing", path: remote }));
-      const err = await failure(sshfsBackend.preflight(spec, ctx, { timeoutMs: 10_000 }));
+      const err = await failure(sshfsBackend.preflight(spec, ctx, Deadline.after(10_000)));
       expect(err.message).toMatch(/has neither a private_key nor a password/);
     });
 
     it("reports a missing remote directory, and create=true creates every missing component", async () => {
       const wanted = join(remote, "new", "deeper", "dir");
       const missing = sshfsBackend.parse(opts({ credentials: "key", path: wanted }));
-      const err = await failure(sshfsBackend.preflight(missing, ctx, { timeoutMs: 10_000 }));
+      const err = await failure(sshfsBackend.preflight(missing, ctx, Deadline.after(10_000)));
       expect(err.message).toBe(
         `remote directory ${wanted} does not exist on 127.0.0.1:${sshd.port}: create it or pass -o create=true`,
       );
       expect(existsSync(join(remote, "new"))).toBe(false);
 
       const create = sshfsBackend.parse(opts({ credentials: "key", path: wanted, create: "true" }));
-      expect(await sshfsBackend.preflight(create, ctx, { timeoutMs: 10_000 })).toBe(wanted.slice(1));
+      expect(await sshfsBackend.preflight(create, ctx, Deadline.after(10_000))).toBe(wanted.slice(1));
       const info = await stat(wanted);
       expect(info.isDirectory()).toBe(true);
       expect(info.uid).toBe(sshd.uid); // made by the remote user, over SFTP
@@ -188,14 +190,14 @@ describe.skipIf(!canRun)("sshfs backend against a real sshd", () => {
 
     it("refuses a remote path that is a file", async () => {
       const spec = sshfsBackend.parse(opts({ credentials: "key", path: join(remote, "plain-file") }));
-      const err = await failure(sshfsBackend.preflight(spec, ctx, { timeoutMs: 10_000 }));
+      const err = await failure(sshfsBackend.preflight(spec, ctx, Deadline.after(10_000)));
       expect(err.message).toMatch(/plain-file on 127\.0\.0\.1:\d+ is not a directory/);
     });
 
     it("reports a refused connection with host:port", async () => {
       const port = await freePort();
       const spec = sshfsBackend.parse(opts({ credentials: "key", port: String(port) }));
-      const err = await failure(sshfsBackend.preflight(spec, ctx, { timeoutMs: 10_000 }));
+      const err = await failure(sshfsBackend.preflight(spec, ctx, Deadline.after(10_000)));
       expect(err.message).toBe(
         `cannot connect to 127.0.0.1:${port}: connection refused (is sshd running there, on that port?)`,
       );
@@ -205,7 +207,7 @@ describe.skipIf(!canRun)("sshfs backend against a real sshd", () => {
       const port = await silent.open();
       const spec = sshfsBackend.parse(opts({ credentials: "key", port: String(port) }));
       const started = Date.now();
-      const err = await failure(sshfsBackend.preflight(spec, ctx, { timeoutMs: 1500 }));
+      const err = await failure(sshfsBackend.preflight(spec, ctx, Deadline.after(1500)));
       const elapsed = Date.now() - started;
       expect(err.kind).toBe("timeout");
       expect(err.message).toContain(`127.0.0.1:${port}`);
@@ -219,9 +221,7 @@ describe.skipIf(!canRun)("sshfs backend against a real sshd", () => {
       const controller = new AbortController();
       setTimeout(() => controller.abort(), 300);
       const started = Date.now();
-      const err = await failure(
-        sshfsBackend.preflight(spec, ctx, { timeoutMs: 20_000, signal: controller.signal }),
-      );
+      const err = await failure(sshfsBackend.preflight(spec, ctx, Deadline.after(20_000, controller.signal)));
       expect(err.kind).toBe("timeout");
       expect(err.message).toMatch(/cancelled/);
       expect(Date.now() - started).toBeLessThan(2000);
@@ -231,10 +231,10 @@ describe.skipIf(!canRun)("sshfs backend against a real sshd", () => {
   describe("mount", () => {
     async function mountAndWrite(o: Options, secret?: string) {
       const spec = sshfsBackend.parse(o);
-      const subdir = await sshfsBackend.preflight(spec, ctx, { timeoutMs: 10_000 });
+      const subdir = await sshfsBackend.preflight(spec, ctx, Deadline.after(10_000));
       const target = await newTarget();
       const started = Date.now();
-      await sshfsBackend.mount(spec, target, ctx, { timeoutMs: 20_000 });
+      await sshfsBackend.mount(spec, targetAt(target), ctx, Deadline.after(20_000));
       const took = Date.now() - started;
 
       const entry = await mountEntry(target);
@@ -294,7 +294,7 @@ describe.skipIf(!canRun)("sshfs backend against a real sshd", () => {
         }),
       );
       const target = await newTarget();
-      await sshfsBackend.mount(spec, target, ctx, { timeoutMs: 20_000 });
+      await sshfsBackend.mount(spec, targetAt(target), ctx, Deadline.after(20_000));
       const entry = await mountEntry(target);
       expect(entry?.fsType).toBe("fuse.sshfs");
       expect(entry?.options.split(",")).toEqual(expect.arrayContaining(["nosuid", "nodev"]));
@@ -309,7 +309,7 @@ describe.skipIf(!canRun)("sshfs backend against a real sshd", () => {
     it("fails on a wrong host key with ssh's own words, leaving no mount and no helper", async () => {
       const spec = sshfsBackend.parse(opts({ credentials: "key", host_key: strangerKeyLine() }));
       const target = await newTarget();
-      const err = await failure(sshfsBackend.mount(spec, target, ctx, { timeoutMs: 20_000 }));
+      const err = await failure(sshfsBackend.mount(spec, targetAt(target), ctx, Deadline.after(20_000)));
       console.log(`sshfs, wrong host key: ${err.message}`);
       expect(err.kind).toBe("backend");
       expect(err.message).toContain("Host key verification failed.");
@@ -321,7 +321,7 @@ describe.skipIf(!canRun)("sshfs backend against a real sshd", () => {
     it("fails on a wrong password with ssh's Permission denied", async () => {
       const spec = sshfsBackend.parse(opts({ credentials: "badpw" }));
       const target = await newTarget();
-      const err = await failure(sshfsBackend.mount(spec, target, ctx, { timeoutMs: 20_000 }));
+      const err = await failure(sshfsBackend.mount(spec, targetAt(target), ctx, Deadline.after(20_000)));
       console.log(`sshfs, wrong password: ${err.message}`);
       expect(err.message).toMatch(/Permission denied \(publickey,password\)/);
       expect(err.message).not.toContain("not-the-password-9x");
@@ -334,11 +334,13 @@ describe.skipIf(!canRun)("sshfs backend against a real sshd", () => {
       const spec = sshfsBackend.parse(opts({ credentials: "key", port: String(port) }));
       const target = await newTarget();
       const started = Date.now();
-      const err = await failure(sshfsBackend.mount(spec, target, ctx, { timeoutMs: 2000 }));
+      const err = await failure(sshfsBackend.mount(spec, targetAt(target), ctx, Deadline.after(2000)));
       const elapsed = Date.now() - started;
       console.log(`sshfs, silent server: ${err.message} after ${elapsed} ms`);
       expect(err.kind).toBe("timeout");
-      expect(err.message).toMatch(/did not complete within 2s/);
+      expect(err.message).toMatch(
+        /^sshfs mount of \S+ (\(.*\) )?timed out after 2s: check that the server is reachable/,
+      );
       expect(elapsed).toBeGreaterThanOrEqual(2000);
       expect(elapsed).toBeLessThan(4000);
       expect(await eventually(async () => (await sshfsFor(target)).length === 0, 1000)).toBe(true);

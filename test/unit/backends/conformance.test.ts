@@ -5,9 +5,8 @@
  * standing in for NFS); preflight over ssh2 and the AWS SDK is covered by the real runs
  * (test/integration/backends/conformance.test.ts).
  */
-import { type NfsSpec, nfsBackend } from "../../../src/backends/nfs/index.ts";
-import { s3fsSubject, sshfsSubject } from "../../conformance/subjects.ts";
-import { conformance, type Subject } from "../../conformance/suite.ts";
+import { nfsSubject, s3fsSubject, sshfsSubject } from "../../conformance/subjects.ts";
+import { conformance } from "../../conformance/suite.ts";
 import { fakeS3Endpoint, fakeTcpPort } from "../../fakes/endpoints.ts";
 import { FakeHost } from "../../fakes/host.ts";
 import { fakeMachine } from "../../support/machine.ts";
@@ -60,53 +59,20 @@ conformance("s3fs (fake host)", async () => {
   });
 });
 
-conformance("nfs (fake host)", async (): Promise<Subject<NfsSpec>> => {
+conformance("nfs (fake host)", async () => {
   const host = new FakeHost();
-  const machine = await fakeMachine(host);
   const nfsd = await fakeTcpPort();
-  const base = { server: "127.0.0.1", export: "/exports/data", nfs_opts: `port=${nfsd.port}` };
   host.servers.set("127.0.0.1:/exports/data", new Set(["a", "b"]));
   host.faults.set("127.0.0.1:/exports/nope", "fail");
-  return {
-    backend: nfsBackend,
-    harness: machine.harness,
-    volume: { ...base, path: "a" },
-    sameConnection: { ...base, path: "b", ro: "true", create: "true" },
-    otherConnections: {
-      server: { ...base, server: "localhost" },
-      export: { ...base, export: "/exports/other" },
-      version: { ...base, vers: "4.2" },
-      "mount options": { ...base, nfs_opts: `port=${nfsd.port},soft` },
-      "read-only session": { o: `addr=127.0.0.1,ro,port=${nfsd.port}`, device: ":/exports/data" },
-    },
-    secrets: { values: [], volumes: [] },
-    unknownOption: ["mountopts", "x"],
-    dangerousOptions: [
-      ["nfs_opts", "suid"],
-      ["nfs_opts", "dev"],
-      ["o", "addr=127.0.0.1,suid"],
-      ["nfs_opts", "sec=krb5"],
-      ["nfs_opts", "fsc"],
-      ["nfs_opts", "soft,context=system_u:object_r:tmp_t:s0"],
-    ],
-    aliases: [
-      {
-        input: { type: "nfs", o: `addr=127.0.0.1,port=${nfsd.port}`, device: ":/exports/data", path: "a" },
-        canonical: { ...base, path: "a" },
-      },
-      {
-        input: { type: "nfs4", o: "addr=127.0.0.1,vers=4.1", device: ":/exports/data" },
-        canonical: { server: "127.0.0.1", export: "/exports/data", vers: "4.1" },
-      },
-      { input: { share: "127.0.0.1:/exports/data/", nfs_opts: base.nfs_opts }, canonical: base },
-    ],
-    failing: { ...base, export: "/exports/nope" },
-    preflight: { volume: { ...base, path: "a" }, directory: "a" },
+  return nfsSubject({
+    machine: await fakeMachine(host),
+    server: "127.0.0.1",
+    port: nfsd.port,
+    export: "/exports/data",
+    failing: { export: "/exports/nope" },
+    preflight: true,
     mountTimeoutMs: 3000,
-    async close() {
-      await nfsd.close();
-      await machine.close();
-    },
-  };
+    close: () => nfsd.close(),
+  });
 });
 // nfs runs for real only inside a UML guest (the host kernel has no nfsd): test/integration/backends/nfs.test.ts.

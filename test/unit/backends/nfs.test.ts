@@ -8,19 +8,46 @@ import { lstat, mkdir, readdir, rm, symlink, writeFile } from "node:fs/promises"
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { BackendContext, Options } from "../../../src/backends/backend.ts";
-import { nfsMountArgs, nfsPorts } from "../../../src/backends/nfs/argv.ts";
+import type { Options } from "../../../src/backends/backend.ts";
 import { nfsBackend } from "../../../src/backends/nfs/index.ts";
-import { describeNfs, type NfsSpec, nfsConnectionKey } from "../../../src/backends/nfs/options.ts";
 import type { CommandRunner } from "../../../src/command.ts";
+import { Deadline } from "../../../src/deadline.ts";
 import type { VolgateError } from "../../../src/errors.ts";
+import type { BackendContext } from "../../../src/host.ts";
 import { type FakeEndpoint, fakeTcpPort } from "../../fakes/endpoints.ts";
 import { FakeHost } from "../../fakes/host.ts";
+import { captureLog } from "../../fakes/log.ts";
 import { failure, refusal } from "../../support/expect-error.ts";
-import { fakeMachine, type Machine } from "../../support/machine.ts";
+import { fakeMachine, type Machine, targetAt } from "../../support/machine.ts";
 import { freePort } from "../../support/peer.ts";
 
 const parse = (o: Options) => nfsBackend.parse(o);
+
+/** A TCP port on 127.0.0.1 standing in for the server's NFS port, and one where nothing listens. */
+let nfsd: FakeEndpoint;
+let port = 0;
+let closedPort = 0;
+beforeAll(async () => {
+  nfsd = await fakeTcpPort();
+  port = nfsd.port;
+  closedPort = await freePort();
+});
+afterAll(() => nfsd.close());
+
+/** Mount `o` at `target` on a new fake host; returns the host, after the mount. */
+async function mountedOn(o: Options, target: string): Promise<FakeHost> {
+  const host = new FakeHost();
+  const ctx = host.context({ log: captureLog().log, secretsDir: "/nonexistent", workDir: "/nonexistent" });
+  await nfsBackend.mount(parse(o), targetAt(target), ctx, Deadline.after(3000));
+  return host;
+}
+
+/** The argv of the one `mount -t nfs` that mounting `o` at `target` runs. */
+async function mountArgv(o: Options, target: string): Promise<readonly string[]> {
+  const calls = (await mountedOn(o, target)).callsOf("mount");
+  expect(calls).toHaveLength(1);
+  return calls[0]?.args ?? [];
+}
 const base: Options = { server: "nas.example.com", export: "/exports/app" };
 const parseError = (o: Options) => refusal(() => parse(o), `parse(${JSON.stringify(o)})`);
 
@@ -32,6 +59,7 @@ describe("parse", () => {
       path: "",
       vers: "4",
       opts: [],
+      readOnly: false,
       create: false,
     });
   });
@@ -63,6 +91,7 @@ describe("parse", () => {
         "timeo=600",
         "wsize=65536",
       ],
+      readOnly: true,
       create: true,
     });
   });
@@ -125,6 +154,7 @@ describe("aliases", () => {
       path: "",
       vers: "4.1",
       opts: ["soft", "timeo=100"],
+      readOnly: false,
       create: false,
     });
   });
@@ -164,6 +194,7 @@ describe("aliases", () => {
       path: "db",
       vers: "4",
       opts: [],
+      readOnly: false,
       create: false,
     });
     expect(parseError({ share: ":/exports/app1" }).message).toMatch(/must look like HOST:\/export/);
@@ -195,6 +226,13 @@ describe("allow-list and injection", () => {
     expect(optsError("ro")).toMatch(/use -o ro=true/);
     expect(optsError("sec=krb5p")).toMatch(/sec="krb5p" is not allowed: use sys \(only sec=sys/);
     expect(optsError("proto=udp")).toMatch(/proto="udp" is not allowed: use tcp or tcp6/);
+  });
+
+  it("refuses names every object has (valueOf, constructor, __proto__): the allow-list is its own entries only", () => {
+    for (const name of ["valueOf", "constructor", "toString", "hasOwnProperty", "__proto__"]) {
+      expect(optsError(name)).toMatch(new RegExp(`nfs_opts item "${name}" is not allowed; allowed: `));
+      expect(optsError(`${name}=1`)).toMatch(/is not allowed; allowed: /);
+    }
   });
 
   it("refuses o= items outside the allow-list the same way", () => {
@@ -233,7 +271,7 @@ describe("allow-list and injection", () => {
     }
   });
 
-  it("whatever nfs_opts holds, an accepted spec mounts nosuid,nodev with allow-listed items only", () => {
+  it("whatever nfs_opts holds, an accepted spec mounts nosuid,nodev with allow-listed items only", async () => {
     const item = fc.oneof(
       fc.string({ maxLength: 12 }),
       fc.constantFrom(
@@ -250,16 +288,18 @@ describe("allow-list and injection", () => {
         "a=b",
       ),
     );
-    fc.assert(
-      fc.property(fc.array(item, { maxLength: 5 }), (items) => {
-        let spec: NfsSpec;
+    // The server is this host's fake NFS port: nfs_opts says which, after whatever the items are.
+    const local = { server: "127.0.0.1", export: "/exports/app" };
+    await fc.assert(
+      fc.asyncProperty(fc.array(item, { maxLength: 5 }), async (items) => {
+        const o = { ...local, nfs_opts: [...items, `port=${port}`].join(",") };
         try {
-          spec = parse({ ...base, nfs_opts: items.join(",") });
+          parse(o);
         } catch (err) {
           expect((err as VolgateError).kind).toBe("invalid");
           return;
         }
-        const args = nfsMountArgs(spec, "/t");
+        const args = await mountArgv(o, "/t");
         const opts = (args[3] ?? "").split(",");
         expect(opts.slice(0, 2)).toEqual(["nosuid", "nodev"]);
         for (const o of opts) {
@@ -267,14 +307,14 @@ describe("allow-list and injection", () => {
           expect(["suid", "dev", "exec", "rw"]).not.toContain(o);
           expect(o).not.toMatch(/context/);
         }
-        expect(args.slice(-3)).toEqual(["--", "nas.example.com:/exports/app", "/t"]);
+        expect(args.slice(-3)).toEqual(["--", "127.0.0.1:/exports/app", "/t"]);
       }),
     );
   });
 });
 
 describe("connection key, description, argv", () => {
-  const key = (o: Options) => nfsConnectionKey(parse(o));
+  const key = (o: Options) => nfsBackend.connectionKey(parse(o));
 
   it("shares a connection across paths and ro, not across server, export, version or options", () => {
     const k = key(base);
@@ -293,37 +333,56 @@ describe("connection key, description, argv", () => {
   });
 
   it("describes the volume as a URL", () => {
-    expect(describeNfs(parse({ ...base, path: "db" }))).toBe("nfs://nas.example.com/exports/app/db (NFSv4)");
-    expect(describeNfs(parse({ share: "[fd00::1]:/e", vers: "3" }))).toBe("nfs://[fd00::1]/e (NFSv3)");
+    expect(nfsBackend.describe(parse({ ...base, path: "db" }))).toBe(
+      "nfs://nas.example.com/exports/app/db (NFSv4)",
+    );
+    expect(nfsBackend.describe(parse({ share: "[fd00::1]:/e", vers: "3" }))).toBe(
+      "nfs://[fd00::1]/e (NFSv3)",
+    );
   });
 
-  it("builds mount -t nfs argv: nosuid,nodev, the version, retry=0 unless given, -- before the source", () => {
-    expect(nfsMountArgs(parse(base), "/mnt/c")).toEqual([
+  it("builds mount -t nfs argv: nosuid,nodev, the version, retry=0 unless given, -- before the source", async () => {
+    expect(
+      await mountArgv({ server: "127.0.0.1", export: "/exports/app", nfs_opts: `port=${port}` }, "/mnt/c"),
+    ).toEqual([
       "-t",
       "nfs",
       "-o",
-      "nosuid,nodev,vers=4,retry=0",
+      `nosuid,nodev,vers=4,port=${port},retry=0`,
       "--",
-      "nas.example.com:/exports/app",
+      "127.0.0.1:/exports/app",
       "/mnt/c",
     ]);
-    const v6 = parse({ share: "[fd00::1]:/e", vers: "4.2", nfs_opts: "retry=2,soft", o: "ro" });
-    expect(nfsMountArgs(v6, "/mnt/d")).toEqual([
+    const given = { share: "127.0.0.1:/e", vers: "4.2", nfs_opts: `retry=2,soft,port=${port}`, o: "ro" };
+    expect(await mountArgv(given, "/mnt/d")).toEqual([
       "-t",
       "nfs",
       "-o",
-      "nosuid,nodev,vers=4.2,retry=2,ro,soft",
+      `nosuid,nodev,vers=4.2,port=${port},retry=2,ro,soft`,
       "--",
-      "[fd00::1]:/e",
+      "127.0.0.1:/e",
       "/mnt/d",
     ]);
   });
 
-  it("knows which ports must answer", () => {
-    expect(nfsPorts(parse(base))).toEqual([{ port: 2049, role: "NFS" }]);
-    expect(nfsPorts(parse({ ...base, nfs_opts: "port=20490" }))).toEqual([{ port: 20490, role: "NFS" }]);
-    expect(nfsPorts(parse({ ...base, vers: "3" })).map((p) => p.port)).toEqual([2049, 111]);
-    expect(nfsPorts(parse({ ...base, vers: "3", nfs_opts: "port=2049,mountport=20048" }))).toHaveLength(1);
+  it("brackets an IPv6 server in the mount source", async () => {
+    // A mount where one is already live is refused before anything runs, naming the source.
+    const host = new FakeHost();
+    host.table.set("/mnt/e", {
+      mountPoint: "/mnt/e",
+      fsType: "nfs4",
+      source: "other:/x",
+      options: "rw",
+      root: "/",
+      dev: "0:9",
+    });
+    const ctx = host.context({ log: captureLog().log, secretsDir: "/nonexistent", workDir: "/nonexistent" });
+    const spec = parse({ share: "[fd00::1]:/e", vers: "4.2" });
+    const err = await failure(nfsBackend.mount(spec, targetAt("/mnt/e"), ctx, Deadline.after(3000)));
+    expect(err.message).toBe(
+      "NFS mount of [fd00::1]:/e refused: /mnt/e is already mounted (live); unmount it first",
+    );
+    expect(host.calls).toEqual([]);
   });
 });
 
@@ -373,24 +432,13 @@ async function listTree(dir: string, prefix = ""): Promise<string[]> {
 }
 
 describe("preflight and mount with a fake mount", () => {
-  let nfsd: FakeEndpoint;
-  let port = 0;
-  let closedPort = 0;
   let work: string;
   let fake: FakeExport;
   let machine: Machine;
   let ctx: BackendContext;
   const spec = (o: Options = {}) =>
     parse({ server: "127.0.0.1", export: "/exports/data", nfs_opts: `port=${port}`, ...o });
-  const deadline = { timeoutMs: 3000 };
-
-  beforeAll(async () => {
-    nfsd = await fakeTcpPort();
-    port = nfsd.port;
-    closedPort = await freePort();
-  });
-
-  afterAll(() => nfsd.close());
+  const deadline = () => Deadline.after(3000);
 
   beforeEach(async () => {
     fake = new FakeExport();
@@ -401,29 +449,40 @@ describe("preflight and mount with a fake mount", () => {
   });
 
   const mountCalls = () => fake.host.callsOf("mount");
+  /** The mount of spec()'s export at `target`. */
+  const exportMount = (target: string) => [
+    "-t",
+    "nfs",
+    "-o",
+    `nosuid,nodev,vers=4,port=${port},retry=0`,
+    "--",
+    "127.0.0.1:/exports/data",
+    target,
+  ];
   /** Every mount on the fake host. */
   const mounted = () => [...fake.host.table.values()];
 
   it("returns the volume's directory, mounts once with the built argv and leaves nothing behind", async () => {
     fake.exportContent = (root) => mkdir(join(root, "team/a"), { recursive: true }).then(() => {});
     const s = spec({ path: "team/a" });
-    expect(await nfsBackend.preflight(s, ctx, deadline)).toBe("team/a");
+    expect(await nfsBackend.preflight(s, ctx, deadline())).toBe("team/a");
     const [call] = mountCalls();
-    expect(call?.args.slice(0, -1)).toEqual(nfsMountArgs(s, "/x").slice(0, -1));
-    expect(call?.args.at(-1)).toMatch(new RegExp(`^${work}/nfs-check-`));
+    const checkDir = call?.args.at(-1) ?? "";
+    expect(checkDir).toMatch(new RegExp(`^${work}/nfs-check-`));
+    expect(call?.args).toEqual(exportMount(checkDir));
     expect(fake.host.calls.map((c) => c.file)).toEqual(["mount", "umount"]);
     expect(mounted()).toEqual([]);
     expect(await readdir(work)).toEqual([]);
   });
 
   it("a missing directory is an error naming create=true; create=true makes it", async () => {
-    const err = await failure(nfsBackend.preflight(spec({ path: "team/a" }), ctx, deadline));
+    const err = await failure(nfsBackend.preflight(spec({ path: "team/a" }), ctx, deadline()));
     expect(err.kind).toBe("invalid");
     expect(err.message).toBe(
       'directory "team/a" does not exist in export /exports/data on 127.0.0.1: create it, or pass -o create=true',
     );
     expect(mounted()).toEqual([]);
-    expect(await nfsBackend.preflight(spec({ path: "team/a", create: "true" }), ctx, deadline)).toBe(
+    expect(await nfsBackend.preflight(spec({ path: "team/a", create: "true" }), ctx, deadline())).toBe(
       "team/a",
     );
     expect(fake.seenAtUnmount).toEqual(["team/", "team/a/"]);
@@ -437,15 +496,15 @@ describe("preflight and mount with a fake mount", () => {
       await symlink("/etc", join(root, "escape"));
       await writeFile(join(root, "file"), "x");
     };
-    expect(await nfsBackend.preflight(spec({ path: "inside" }), ctx, deadline)).toBe("inside");
+    expect(await nfsBackend.preflight(spec({ path: "inside" }), ctx, deadline())).toBe("inside");
     const outside = await failure(
-      nfsBackend.preflight(spec({ path: "escape/x", create: "true" }), ctx, deadline),
+      nfsBackend.preflight(spec({ path: "escape/x", create: "true" }), ctx, deadline()),
     );
     expect(outside.message).toMatch(
       /"escape\/x" in export \/exports\/data on 127.0.0.1 leads outside the export/,
     );
     await expect(lstat("/etc/x")).rejects.toThrow();
-    const file = await failure(nfsBackend.preflight(spec({ path: "file" }), ctx, deadline));
+    const file = await failure(nfsBackend.preflight(spec({ path: "file" }), ctx, deadline()));
     expect(file.message).toMatch(/"file" in export \/exports\/data on 127.0.0.1 is not a directory/);
     expect(mounted()).toEqual([]);
   });
@@ -455,20 +514,22 @@ describe("preflight and mount with a fake mount", () => {
       code: 32,
       said: "mounting 127.0.0.1:/exports/nope failed, reason given by server: No such file or directory",
     });
-    const err = await failure(nfsBackend.preflight(spec({ export: "/exports/nope" }), ctx, deadline));
+    const err = await failure(nfsBackend.preflight(spec({ export: "/exports/nope" }), ctx, deadline()));
     expect(err.kind).toBe("backend");
     expect(err.message).toMatch(
       /^export \/exports\/nope does not exist on 127.0.0.1 or is not exported to this host/,
     );
     // The fake's mount.nfs: "access denied by server while mounting 127.0.0.1:/exports/data".
     fake.host.faults.set("127.0.0.1:/exports/data", "fail");
-    expect((await failure(nfsBackend.mount(spec(), work, ctx, deadline))).message).toMatch(/does not exist/);
+    expect((await failure(nfsBackend.mount(spec(), targetAt(work), ctx, deadline()))).message).toMatch(
+      /does not exist/,
+    );
     expect(await readdir(work)).toEqual([]);
   });
 
   it("refuses an unreachable server before running mount", async () => {
     const s = parse({ server: "127.0.0.1", export: "/e", nfs_opts: `port=${closedPort}` });
-    const err = await failure(nfsBackend.preflight(s, ctx, deadline));
+    const err = await failure(nfsBackend.preflight(s, ctx, deadline()));
     expect(err.kind).toBe("backend");
     expect(err.message).toBe(
       `cannot reach NFS server 127.0.0.1:${closedPort}: connect ECONNREFUSED 127.0.0.1:${closedPort}`,
@@ -478,7 +539,7 @@ describe("preflight and mount with a fake mount", () => {
 
   it("names an unresolvable server", async () => {
     const s = parse({ server: "no-such-host.invalid", export: "/e" });
-    const err = await failure(nfsBackend.mount(s, work, ctx, { timeoutMs: 2000 }));
+    const err = await failure(nfsBackend.mount(s, targetAt(work), ctx, Deadline.after(2000)));
     expect(err.message).toMatch(/^cannot resolve NFS server name no-such-host.invalid: /);
     expect(fake.host.calls).toEqual([]);
   });
@@ -486,31 +547,37 @@ describe("preflight and mount with a fake mount", () => {
   it("a mount that hangs fails at the deadline, and one Docker aborts is cancelled", async () => {
     fake.host.faults.set("127.0.0.1:/exports/data", "hang");
     const started = Date.now();
-    const err = await failure(nfsBackend.mount(spec(), work, ctx, { timeoutMs: 500 }));
+    const err = await failure(nfsBackend.mount(spec(), targetAt(work), ctx, Deadline.after(500)));
     expect(Date.now() - started).toBeLessThan(2000);
     expect(err.kind).toBe("timeout");
-    expect(err.message).toMatch(/^NFS mount of 127.0.0.1:\/exports\/data did not complete within 1s/);
+    expect(err.message).toBe(
+      "NFS mount of 127.0.0.1:/exports/data timed out after 0.5s: the server accepts TCP connections but did not finish the mount; check the NFS server, or raise VOLGATE_MOUNT_TIMEOUT",
+    );
     const abort = new AbortController();
     setTimeout(() => abort.abort(), 100);
     const cancelled = await failure(
-      nfsBackend.mount(spec(), work, ctx, { timeoutMs: 5000, signal: abort.signal }),
+      nfsBackend.mount(spec(), targetAt(work), ctx, Deadline.after(5000, abort.signal)),
     );
-    expect(cancelled.message).toMatch(/was cancelled/);
+    expect(cancelled.message).toBe(
+      "NFS mount of 127.0.0.1:/exports/data was cancelled because Docker aborted the request",
+    );
     expect(mounted()).toEqual([]);
   });
 
   it("does not trust mount's exit code: the mount must show up in the mount table", async () => {
     fake.lie = true;
-    const err = await failure(nfsBackend.mount(spec(), work, ctx, { timeoutMs: 300 }));
+    const err = await failure(nfsBackend.mount(spec(), targetAt(work), ctx, Deadline.after(300)));
     expect(err.kind).toBe("timeout");
-    expect(err.message).toMatch(/NFS mount of 127.0.0.1:\/exports\/data did not complete/);
+    expect(err.message).toBe(
+      "NFS mount of 127.0.0.1:/exports/data timed out after 0.3s: check that the server is reachable, or raise VOLGATE_MOUNT_TIMEOUT",
+    );
   });
 
   it("mounts the export root at the target", async () => {
     const target = join(work, "conn");
     await mkdir(target);
-    await nfsBackend.mount(spec(), target, ctx, deadline);
-    expect(mountCalls().map((c) => c.args)).toEqual([nfsMountArgs(spec(), target)]);
+    await nfsBackend.mount(spec(), targetAt(target), ctx, deadline());
+    expect(mountCalls().map((c) => c.args)).toEqual([exportMount(target)]);
     expect(await fake.host.mounts.probe(target)).toBe("live");
   });
 });

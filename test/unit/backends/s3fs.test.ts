@@ -1,23 +1,23 @@
 /**
- * The s3fs backend without a server: option parsing and its refusals (dangerous s3fs
- * options, smuggled commas, odd endpoints and buckets), the connection key, the s3fs argv,
- * what s3fs says when it fails, and startS3fs through a fake runner and mount table
- * (including s3fs's "mounted, then gone" lie).
+ * The s3fs backend without a server, through its Backend object: option parsing and its
+ * refusals (dangerous s3fs options, smuggled commas, odd endpoints and buckets), the connection
+ * key, and mount through a fake runner and mount table: the s3fs command line, what s3fs says
+ * when it fails, and s3fs's "mounted, then gone" lie.
  */
-import { mkdir, mkdtemp, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import path, { basename, join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { BackendContext, Options } from "../../../src/backends/backend.ts";
-import { buildS3fsArgv } from "../../../src/backends/s3fs/argv.ts";
-import { resolveAccess, s3fsBackend, s3fsSaid, startS3fs } from "../../../src/backends/s3fs/index.ts";
-import type { S3fsSpec } from "../../../src/backends/s3fs/options.ts";
-import type { S3Access } from "../../../src/backends/s3fs/preflight.ts";
+import type { Options } from "../../../src/backends/backend.ts";
+import { s3fsBackend } from "../../../src/backends/s3fs/index.ts";
+import { Deadline } from "../../../src/deadline.ts";
 import { VolgateError } from "../../../src/errors.ts";
+import { type FakeEndpoint, fakeS3Endpoint } from "../../fakes/endpoints.ts";
 import { type FakeHelper, FakeHost, type Fault } from "../../fakes/host.ts";
 import { captureLog } from "../../fakes/log.ts";
 import { failure, refusal } from "../../support/expect-error.ts";
+import { targetAt } from "../../support/machine.ts";
 import { writeProfile } from "../../support/profile.ts";
 
 const base: Options = { bucket: "media-files", prefix: "vols/app1", credentials: "s3" };
@@ -33,7 +33,8 @@ describe("parse", () => {
       region: "us-east-1",
       pathStyle: false,
       sse: false,
-      common: { credentials: "s3", ro: false, create: false, allowOther: true },
+      readOnly: false,
+      common: { credentials: "s3", create: false, allowOther: true },
       tuning: {},
     });
   });
@@ -70,9 +71,9 @@ describe("parse", () => {
       region: "eu-west-3",
       pathStyle: true,
       sse: true,
+      readOnly: true,
       common: {
         credentials: "s3",
-        ro: true,
         create: true,
         uid: 1000,
         gid: 1001,
@@ -140,9 +141,10 @@ describe("parse", () => {
 
   it("reports the secret options to the driver", () => {
     expect(s3fsBackend.secretOptions).toEqual(["access_key_id", "secret_access_key"]);
-    expect(s3fsBackend.options).toEqual(
-      expect.arrayContaining(["bucket", "prefix", "endpoint", "credentials"]),
-    );
+    const allowed = parseError({ ...base, nonempty: "" })
+      .message.split("allowed: ")[1]
+      ?.split(", ");
+    expect(allowed).toEqual(expect.arrayContaining(["bucket", "prefix", "endpoint", "credentials"]));
   });
 });
 
@@ -270,23 +272,6 @@ describe("values that would smuggle options", () => {
       expect(parseError({ ...base, region }).message).toMatch(/is not a region name/);
     }
   });
-
-  it("never lets any option value add an s3fs option (property)", () => {
-    const names = ["endpoint", "region", "multipart_size", "storage_class", "sse", "uid", "umask", "bucket"];
-    fc.assert(
-      fc.property(fc.constantFrom(...names), fc.string(), fc.string(), (name, before, after) => {
-        const value = `${before},passwd_file=/etc/shadow${after}`;
-        let spec: S3fsSpec | undefined;
-        try {
-          spec = parse({ ...base, [name]: value });
-        } catch (err) {
-          return err instanceof VolgateError && err.kind === "invalid";
-        }
-        const argv = buildS3fsArgv({ spec, target: "/t", passwdFile: "/work/p" });
-        return argv[4]?.split(",").filter((o) => o.startsWith("passwd_file=")).length === 1;
-      }),
-    );
-  });
 });
 
 describe("connectionKey and describe", () => {
@@ -336,87 +321,18 @@ describe("connectionKey and describe", () => {
   });
 });
 
-describe("buildS3fsArgv", () => {
-  it("mounts the bucket root in the foreground, with our passwd file and nosuid,nodev", () => {
-    const spec = parse({ ...base, endpoint: "http://127.0.0.1:9000" });
-    expect(
-      buildS3fsArgv({ spec, target: "/mnt/volgate/conns/abc", passwdFile: "/state/work/s3fs-1.passwd" }),
-    ).toEqual([
-      "-f",
-      "media-files",
-      "/mnt/volgate/conns/abc",
-      "-o",
-      "url=http://127.0.0.1:9000,endpoint=us-east-1,use_path_request_style,passwd_file=/state/work/s3fs-1.passwd,nosuid,nodev,allow_other",
-    ]);
-  });
-
-  it("passes ownership, umask (also for the mount root), sse and tuning", () => {
-    const spec = parse({
-      ...base,
-      region: "eu-central-1",
-      uid: "1000",
-      gid: "1000",
-      umask: "022",
-      allow_other: "false",
-      sse: "true",
-      storage_class: "standard_ia",
-      norenameapi: "yes",
-      nomultipart: "no",
-      stat_cache_expire: "30",
-    });
-    const o = buildS3fsArgv({ spec, target: "/t", passwdFile: "/w/p" })[4]?.split(",") ?? [];
-    expect(o).toEqual([
-      "url=https://s3.eu-central-1.amazonaws.com",
-      "endpoint=eu-central-1",
-      "passwd_file=/w/p",
-      "nosuid",
-      "nodev",
-      "uid=1000",
-      "gid=1000",
-      "umask=0022",
-      "mp_umask=0022",
-      "use_sse",
-      "norenameapi",
-      "stat_cache_expire=30",
-      "storage_class=standard_ia",
-    ]);
-  });
-
-  it("never carries a key, even an inline one", () => {
-    const spec = parse({ bucket: "b-1", access_key_id: "AKIAINLINE9", secret_access_key: "inline-secret-9" });
-    const argv = buildS3fsArgv({ spec, target: "/t", passwdFile: "/w/p" }).join(" ");
-    expect(argv).not.toContain("AKIAINLINE9");
-    expect(argv).not.toContain("inline-secret-9");
-  });
-
-  it("refuses a passwd file path the option parser would split", () => {
-    const spec = parse(base);
-    for (const passwdFile of ["/w/a,b", "/w/a b", "relative"]) {
-      expect(() => buildS3fsArgv({ spec, target: "/t", passwdFile })).toThrow(/cannot be passed to s3fs/);
-    }
-  });
-});
-
-describe("s3fsSaid", () => {
-  it("keeps s3fs's complaint and drops timestamps, source locations and [INF] lines", () => {
-    const log = [
-      "2026-11-23T12:25:04.365Z [INF] s3fs version 1.90(unknown) : s3fs -f -o url=http://127.0.0.1:1 bkt /t",
-      "2026-11-23T12:25:04.366Z [INF] s3fs.cpp:s3fs_init(3382): init v1.90(commit:unknown) with GnuTLS(gcrypt)",
-      "2026-11-23T12:25:04.411Z [CRT] s3fs.cpp:s3fs_check_service(3575): Failed to connect by sigv4, so retry to connect by signature version 2.",
-      "2026-11-23T12:25:04.412Z [CRT] s3fs.cpp:s3fs_check_service(3590): invalid credentials(host=http://127.0.0.1:1) - result of checking service.",
-      "",
-    ].join("\n");
-    expect(s3fsSaid(log)).toBe("invalid credentials(host=http://127.0.0.1:1) - result of checking service.");
-    expect(s3fsSaid("s3fs: MOUNTPOINT directory /t is not empty.\n")).toBe(
-      "s3fs: MOUNTPOINT directory /t is not empty.",
-    );
-  });
-});
-
-describe("startS3fs and mount through a fake runner", () => {
+/**
+ * Mounts on the fake host, with a fake S3 endpoint on 127.0.0.1 answering mount's HeadBucket:
+ * "media-files" and "b-1" exist there. Without a fault, s3fs mounts and the bucket shows the
+ * volume's directory; a fault makes it say something and exit (after mounting for a moment when
+ * `mountFirst`, as s3fs does).
+ */
+describe("mount through a fake runner", () => {
   let root: string;
   let secretsDir: string;
+  let s3: FakeEndpoint;
   const { log, lines: logs } = captureLog("info");
+  const endpoint = () => `http://127.0.0.1:${s3.port}`;
 
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), "volgate-s3fs-unit-"));
@@ -427,27 +343,33 @@ describe("startS3fs and mount through a fake runner", () => {
     });
     await writeProfile(secretsDir, "half", { access_key_id: "AKIAPROFILE\n" });
     await writeProfile(secretsDir, "colon", { access_key_id: "AKIA", secret_access_key: "bad:secret-x" });
+    s3 = await fakeS3Endpoint(["media-files", "b-1"]);
   });
   afterAll(async () => {
+    await s3.close();
     await rm(root, { recursive: true, force: true });
   });
 
-  /**
-   * "mount": the target goes live (the test makes the volume's directory in it).
-   * "lie": the target goes live, the directory does not answer, and s3fs exits 0 with `said`.
-   * "exit": s3fs exits 0 with `said` before anything is mounted.
-   */
-  function fakeMachine(behaviour: "mount" | "lie" | "exit", said = "") {
+  /** A fake host; `mount(o)` mounts `o` (on the fake endpoint) at a new target in the temp dir. */
+  function fakeMachine(fault?: Fault, workDir?: string) {
     const host = new FakeHost();
-    const faults: Record<typeof behaviour, Fault | undefined> = {
-      mount: undefined,
-      lie: { code: 0, said, mountFirst: true },
-      exit: { code: 0, said },
+    const ctx = host.context({ log, secretsDir, workDir: workDir ?? root });
+    let target = "";
+    return {
+      host,
+      started: host.helpers,
+      live: host.table,
+      target: () => target,
+      async mount(o: Options, deadline = Deadline.after(2000)) {
+        const spec = parse({ endpoint: endpoint(), ...o });
+        if (fault === undefined)
+          host.servers.set(spec.bucket, new Set(spec.prefix === "" ? [] : [spec.prefix]));
+        else host.faults.set(spec.bucket, fault);
+        target = await mkdtemp(join(root, "t-"));
+        await s3fsBackend.mount(spec, targetAt(target), ctx, deadline);
+        return { target, helper: host.helpers[0] };
+      },
     };
-    const fault = faults[behaviour];
-    if (fault !== undefined) host.faults.set("media-files", fault);
-    const ctx = host.context({ log, secretsDir, workDir: root });
-    return { ctx, started: host.helpers, live: host.table };
   }
 
   /** The passwd file a started s3fs was told to read. */
@@ -457,81 +379,192 @@ describe("startS3fs and mount through a fake runner", () => {
       .find((o) => o.startsWith("passwd_file="))
       ?.slice(12) ?? "";
 
-  const access = (spec: S3fsSpec, ctx: BackendContext): Promise<S3Access> => resolveAccess(spec, ctx);
+  describe("the s3fs command line", () => {
+    it("mounts the bucket root in the foreground, with our passwd file and nosuid,nodev", async () => {
+      const { target, helper } = await fakeMachine().mount(base);
+      expect(helper?.args).toEqual([
+        "-f",
+        "media-files",
+        target,
+        "-o",
+        `url=${endpoint()},endpoint=us-east-1,use_path_request_style,passwd_file=${root}/s3fs-${basename(target)}.passwd,nosuid,nodev,allow_other`,
+      ]);
+    });
+
+    it("passes ownership, umask (also for the mount root), sse and tuning", async () => {
+      const { target, helper } = await fakeMachine().mount({
+        ...base,
+        path_style: "false",
+        region: "eu-central-1",
+        uid: "1000",
+        gid: "1000",
+        umask: "022",
+        allow_other: "false",
+        sse: "true",
+        storage_class: "standard_ia",
+        norenameapi: "yes",
+        nomultipart: "no",
+        stat_cache_expire: "30",
+      });
+      expect(helper?.args[4]?.split(",")).toEqual([
+        `url=${endpoint()}`,
+        "endpoint=eu-central-1",
+        `passwd_file=${root}/s3fs-${basename(target)}.passwd`,
+        "nosuid",
+        "nodev",
+        "uid=1000",
+        "gid=1000",
+        "umask=0022",
+        "mp_umask=0022",
+        "use_sse",
+        "norenameapi",
+        "stat_cache_expire=30",
+        "storage_class=standard_ia",
+      ]);
+    });
+
+    it("never carries a key, even an inline one", async () => {
+      const { helper } = await fakeMachine().mount({
+        bucket: "b-1",
+        access_key_id: "AKIAINLINE9",
+        secret_access_key: "inline-secret-9",
+      });
+      const argv = helper?.args.join(" ");
+      expect(argv).toMatch(/^-f b-1 /);
+      expect(argv).not.toContain("AKIAINLINE9");
+      expect(argv).not.toContain("inline-secret-9");
+    });
+
+    it("refuses a passwd file path the option parser would split", async () => {
+      const relative = join(root, "w-relative");
+      for (const workDir of [join(root, "w,a"), join(root, "w b"), relative]) await mkdir(workDir);
+      for (const workDir of [join(root, "w,a"), join(root, "w b"), path.relative(process.cwd(), relative)]) {
+        const m = fakeMachine(undefined, workDir);
+        await expect(m.mount(base)).rejects.toThrow(/cannot be passed to s3fs/);
+        expect(m.started).toEqual([]);
+      }
+    });
+
+    it("never lets any option value add an s3fs option (property)", async () => {
+      const names = [
+        "endpoint",
+        "region",
+        "multipart_size",
+        "storage_class",
+        "sse",
+        "uid",
+        "umask",
+        "bucket",
+      ];
+      await fc.assert(
+        fc.asyncProperty(fc.constantFrom(...names), fc.string(), fc.string(), async (name, before, after) => {
+          const o = { ...base, [name]: `${before},passwd_file=/etc/shadow${after}` };
+          try {
+            parse(o);
+          } catch (err) {
+            return err instanceof VolgateError && err.kind === "invalid";
+          }
+          // Accepted: whatever mount starts has our passwd file, and no other.
+          const m = fakeMachine();
+          await m.mount(o).catch(() => {});
+          return m.started.every(
+            (s) => s.args[4]?.split(",").filter((x) => x.startsWith("passwd_file=")).length === 1,
+          );
+        }),
+      );
+    });
+  });
+
+  describe("what s3fs says when it fails", () => {
+    it("keeps s3fs's complaint and drops timestamps, source locations and [INF] lines", async () => {
+      const said = [
+        "2026-11-23T12:25:04.365Z [INF] s3fs version 1.90(unknown) : s3fs -f -o url=http://127.0.0.1:1 bkt /t",
+        "2026-11-23T12:25:04.366Z [INF] s3fs.cpp:s3fs_init(3382): init v1.90(commit:unknown) with GnuTLS(gcrypt)",
+        "2026-11-23T12:25:04.411Z [CRT] s3fs.cpp:s3fs_check_service(3575): Failed to connect by sigv4, so retry to connect by signature version 2.",
+        "2026-11-23T12:25:04.412Z [CRT] s3fs.cpp:s3fs_check_service(3590): invalid credentials(host=http://127.0.0.1:1) - result of checking service.",
+        "",
+      ].join("\n");
+      const what = () => `s3fs mount of s3://media-files/vols/app1 @ ${endpoint()}`;
+      expect((await failure(fakeMachine({ code: 0, said }).mount(base))).message).toBe(
+        `${what()} failed: invalid credentials(host=http://127.0.0.1:1) - result of checking service.: the access key was refused: check credentials profile "s3"`,
+      );
+      const notEmpty = { code: 1, said: "s3fs: MOUNTPOINT directory /t is not empty.\n" };
+      expect((await failure(fakeMachine(notEmpty).mount(base))).message).toBe(
+        `${what()} failed: s3fs: MOUNTPOINT directory /t is not empty.`,
+      );
+    });
+  });
 
   it("reads the profile's keys and says which file is missing", async () => {
-    const m = fakeMachine("mount");
-    const a = await access(parse(base), m.ctx);
-    expect(a).toMatchObject({
-      accessKeyId: "AKIAPROFILE",
-      secretAccessKey: "profile/Secret+1",
-      keySource: 'credentials profile "s3"',
-    });
-    const half = await failure(access(parse({ ...base, credentials: "half" }), m.ctx));
+    const { helper } = await fakeMachine().mount(base);
+    expect(helper?.read.get(passwdOf(helper))?.text).toBe("AKIAPROFILE:profile/Secret+1\n");
+    const half = await failure(fakeMachine().mount({ ...base, credentials: "half" }));
     expect(half.message).toMatch(/credentials profile "half" .* lacks secret_access_key/);
-    const colon = await failure(access(parse({ ...base, credentials: "colon" }), m.ctx));
+    const colon = await failure(fakeMachine().mount({ ...base, credentials: "colon" }));
     expect(colon.message).toMatch(/secret_access_key of credentials profile "colon" must be/);
     expect(colon.message).not.toContain("bad:secret-x");
   });
 
   it("starts s3fs with a 0600 passwd file it deletes once the mount is proven", async () => {
-    const m = fakeMachine("mount");
-    const spec = parse({ ...base, endpoint: "http://127.0.0.1:9000" });
-    const target = join(root, "t-ok");
-    await mkdir(join(target, spec.prefix), { recursive: true });
-    const helper = await startS3fs(spec, await access(spec, m.ctx), target, m.ctx, { timeoutMs: 2000 });
-    const s = m.started[0];
-    expect(helper.pid).toBe(s?.pid);
+    const before = logs.length;
+    const { target, helper: s } = await fakeMachine().mount(base);
+    const mounted = logs.slice(before).find((l) => l.msg === "s3fs connection mounted");
+    expect(mounted?.pid).toBe(s?.pid);
+    expect(mounted?.target).toBe(target);
     expect(s?.args.slice(0, 3)).toEqual(["-f", "media-files", target]);
     expect(s?.args.join(" ")).not.toContain("profile/Secret+1");
     expect(s?.options.stdin).toBeUndefined();
-    expect(s?.options.logFile).toMatch(new RegExp(`^${root}/s3fs-[0-9a-f]{16}\\.log$`));
+    expect(s?.options.logFile).toBe(`${root}/s3fs-${basename(target)}.log`);
     const passwd = passwdOf(s);
     expect(s?.read.get(passwd)).toEqual({ text: "AKIAPROFILE:profile/Secret+1\n", mode: 0o600 });
-    expect(passwd).toMatch(new RegExp(`^${root}/s3fs-[0-9a-f]{16}\\.passwd$`));
+    expect(passwd).toBe(`${root}/s3fs-${basename(target)}.passwd`);
     await expect(stat(passwd)).rejects.toThrow(/ENOENT/);
     expect(s?.killed).toBe(false);
   });
 
   it("sees through s3fs mounting and then exiting 0: quotes it, kills, unmounts, deletes the passwd file", async () => {
-    const m = fakeMachine(
-      "lie",
-      "2026-11-23T12:25:04.412Z [CRT] s3fs.cpp:s3fs_check_service(3590): invalid credentials(host=http://127.0.0.1:9000) - result of checking service.\n",
-    );
-    const spec = parse({ ...base, endpoint: "http://127.0.0.1:9000" });
-    const target = join(root, "t-lie");
-    await mkdir(target, { recursive: true });
-    const err = await failure(startS3fs(spec, await access(spec, m.ctx), target, m.ctx, { timeoutMs: 2000 }));
+    const m = fakeMachine({
+      code: 0,
+      said: "2026-11-23T12:25:04.412Z [CRT] s3fs.cpp:s3fs_check_service(3590): invalid credentials(host=http://127.0.0.1:9000) - result of checking service.\n",
+      mountFirst: true,
+    });
+    const err = await failure(m.mount(base));
     expect(err.kind).toBe("backend");
     expect(err.message).toBe(
-      's3fs mount of s3://media-files/vols/app1 @ http://127.0.0.1:9000 failed: invalid credentials(host=http://127.0.0.1:9000) - result of checking service.: the access key was refused: check credentials profile "s3"',
+      `s3fs mount of s3://media-files/vols/app1 @ ${endpoint()} failed: invalid credentials(host=http://127.0.0.1:9000) - result of checking service.: the access key was refused: check credentials profile "s3"`,
     );
-    expect(m.live.has(target)).toBe(false);
+    expect(m.live.has(m.target())).toBe(false);
     expect(m.started[0]?.killed).toBe(true);
     await expect(stat(passwdOf(m.started[0]))).rejects.toThrow(/ENOENT/);
   });
 
   it("reports an s3fs that exits before mounting, with a hint", async () => {
-    const m = fakeMachine(
-      "exit",
-      "2026-11-23T12:25:04.365Z [CRT] s3fs.cpp:s3fs_check_service(3593): bucket or key not found(host=http://127.0.0.1:9000) - result of checking service.\n",
-    );
-    const spec = parse({ ...base, endpoint: "http://127.0.0.1:9000" });
-    const err = await failure(
-      startS3fs(spec, await access(spec, m.ctx), join(root, "t-x"), m.ctx, { timeoutMs: 2000 }),
-    );
+    const m = fakeMachine({
+      code: 0,
+      said: "2026-11-23T12:25:04.365Z [CRT] s3fs.cpp:s3fs_check_service(3593): bucket or key not found(host=http://127.0.0.1:9000) - result of checking service.\n",
+    });
+    const err = await failure(m.mount(base));
     expect(err.message).toMatch(/failed: bucket or key not found\(host=http:\/\/127\.0\.0\.1:9000\)/);
-    expect(err.message).toMatch(/bucket media-files does not exist at http:\/\/127\.0\.0\.1:9000/);
+    expect(err.message).toContain(`bucket media-files does not exist at ${endpoint()}`);
   });
 
   it("mount asks S3 first: an unreachable endpoint fails before s3fs starts", async () => {
-    const m = fakeMachine("mount");
-    const spec = parse({ ...base, endpoint: "http://127.0.0.1:1" });
-    const err = await failure(s3fsBackend.mount(spec, join(root, "t-unreach"), m.ctx, { timeoutMs: 3000 }));
+    const m = fakeMachine();
+    const err = await failure(m.mount({ ...base, endpoint: "http://127.0.0.1:1" }, Deadline.after(3000)));
     expect(err.message).toBe(
       "cannot reach S3 endpoint http://127.0.0.1:1: connection refused (is the S3 server running there, on that port?)",
     );
     expect(m.started).toHaveLength(0);
     expect(logs.some((l) => l.level === 40 && String(l.msg).includes("plain http"))).toBe(true);
+  });
+
+  it("writes no passwd file when the s3fs command line cannot be built", async () => {
+    const workDir = join(root, "work,dir");
+    await mkdir(workDir);
+    const m = fakeMachine(undefined, workDir);
+    const err = await failure(m.mount(base));
+    expect(err.message).toMatch(/cannot be passed to s3fs/);
+    expect(await readdir(workDir)).toEqual([]);
+    expect(m.started).toEqual([]);
   });
 });

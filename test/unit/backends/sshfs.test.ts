@@ -1,34 +1,24 @@
 /**
- * The sshfs backend without a server: option parsing and its refusals, the connection
- * key, the sshfs argv, known_hosts matching, remote directory resolution over a fake
- * SFTP, and mount() through a fake runner and mount table.
+ * The sshfs backend without a server, through its Backend object: option parsing and its
+ * refusals, the connection key, the sshfs command line mount starts, and mount() through a
+ * fake runner and mount table. known_hosts matching and the remote directory over SFTP have
+ * their own tests (sshfs/).
  */
-import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Options } from "../../../src/backends/backend.ts";
-import { buildSshfsArgv, type SshfsArgvInput } from "../../../src/backends/sshfs/argv.ts";
-import { sshfsBackend } from "../../../src/backends/sshfs/index.ts";
-import { fingerprint, matchKnownHosts } from "../../../src/backends/sshfs/known-hosts.ts";
-import type { SshfsSpec } from "../../../src/backends/sshfs/options.ts";
-import { resolveRemoteDir } from "../../../src/backends/sshfs/preflight.ts";
+import { type SshfsSpec, sshfsBackend } from "../../../src/backends/sshfs/index.ts";
+import { Deadline } from "../../../src/deadline.ts";
 import { VolgateError } from "../../../src/errors.ts";
 import { FakeHost, type Fault } from "../../fakes/host.ts";
 import { captureLog } from "../../fakes/log.ts";
+import { KEY, OTHER, RSA } from "../../fixtures/host-keys.ts";
 import { failure, refusal } from "../../support/expect-error.ts";
+import { targetAt } from "../../support/machine.ts";
 import { writeProfile } from "../../support/profile.ts";
-
-// Fixed vectors made with OpenSSH 9.2: ssh-keygen -t ed25519 / -l / -H.
-const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIApI3zhKSSdDTrfQyVFS8hiXDIrC48Re4ZEKO+mlqGds";
-const KEY_FP = "SHA256:WSVVYWu8tjUvuiDj80oLii8CwQ6oGcuZ+PrGCJPpu4Y";
-const OTHER = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIL8tDpmWclHqsMmAezDTEHqgu09eOALLR6+yivUwNQUC";
-const RSA =
-  "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQDEKGXzVs+c4VWue//e+8lyB3IrRx2XaW16X8ZadzD5wCdNQvorhUQ2xGpFwhYN7tE4YLzym5xlVawizRyIvbl7FB0bHuaesREyFTNwlwAD7iy4/A5L2wH2ISnfoN4IroDFDVnvZORZhqkB+GCCOBXnWFiPgx5b9apJjUXxGssR/w==";
-const RSA_FP = "SHA256:1wU/fuCdPYXhyKaIIEEt066HMUs/+L2jbz9QlMy5Q9Q";
-const HASHED_EXAMPLE_COM = `|1|HClL9ACZgTVRhiD8dloYActJExc=|iqPnhO+psAC+3gy6toLznyLFJg0= ${KEY}`;
-const HASHED_LOCAL_2222 = `|1|/fF6CP0YWxq3XVF8062Ijrt46P8=|cScratL9ay30HxHhTI/Y+95IB6M= ${KEY}`;
 
 const base: Options = { host: "files.example.com", user: "backup" };
 const parse = (o: Options) => sshfsBackend.parse(o);
@@ -41,7 +31,8 @@ describe("parse", () => {
       port: 22,
       user: "backup",
       path: "",
-      common: { ro: false, create: false, allowOther: true },
+      readOnly: false,
+      common: { create: false, allowOther: true },
       tuning: { reconnect: true, serverAliveInterval: 15, serverAliveCountMax: 3, compression: false },
     });
   });
@@ -72,9 +63,9 @@ describe("parse", () => {
       user: "backup",
       path: "/srv/data",
       hostKeys: [KEY],
+      readOnly: true,
       common: {
         credentials: "nas",
-        ro: true,
         create: true,
         uid: 1000,
         gid: 1000,
@@ -316,20 +307,39 @@ describe("connectionKey and describe", () => {
   });
 });
 
-describe("buildSshfsArgv", () => {
-  const input = (o: Options, rest: Partial<SshfsArgvInput> = {}): SshfsArgvInput => ({
-    spec: parse({ ...base, ...o }),
-    target: "/mnt/volgate/conns/abc",
-    auth: { kind: "key", identityFile: "/etc/volgate/credentials/nas/private_key" },
-    knownHostsFile: "/var/lib/volgate/work/sshfs-abc.known_hosts",
-    verifyHostKeys: true,
-    ...rest,
+describe("the sshfs command line, as mount starts it on the fake host", () => {
+  let root: string;
+  let secretsDir: string;
+  let work: string;
+  const { log } = captureLog("info");
+  const target = targetAt("/mnt/volgate/conns/abc");
+  const withKey = { credentials: "nas", host_key: KEY };
+
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), "volgate-sshfs-argv-"));
+    secretsDir = join(root, "secrets");
+    work = join(root, "work");
+    await mkdir(work);
+    await writeProfile(secretsDir, "nas", { private_key: "-----BEGIN OPENSSH PRIVATE KEY-----\nfake\n" });
   });
+  afterAll(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  /** Mount `o` (over `base`) on a new fake host, and return the sshfs it started. */
+  async function started(o: Options, verifyHostKeys = true, dirs = { secretsDir, workDir: work }) {
+    const host = new FakeHost();
+    const ctx = host.context({ log, ...dirs, verifyHostKeys });
+    await sshfsBackend.mount(parse({ ...base, ...o }), target, ctx, Deadline.after(2000));
+    const [helper] = host.helpers;
+    if (helper === undefined) throw new Error("mount started no sshfs");
+    return helper;
+  }
 
   /** The remote root in the foreground, no ssh config file, then the -o list. */
   const head = ["-f", "backup@files.example.com:/", "/mnt/volgate/conns/abc", "-F", "/dev/null", "-o"];
   /** The -o items before Port= with the default options and verified host keys. */
-  const sessionOptions = [
+  const sessionOptions = () => [
     "nosuid",
     "nodev",
     "allow_other",
@@ -338,19 +348,19 @@ describe("buildSshfsArgv", () => {
     "ServerAliveInterval=15",
     "ServerAliveCountMax=3",
     "StrictHostKeyChecking=yes",
-    "UserKnownHostsFile=/var/lib/volgate/work/sshfs-abc.known_hosts",
+    `UserKnownHostsFile=${work}/sshfs-abc.known_hosts`,
     "GlobalKnownHostsFile=/dev/null",
     "CheckHostIP=no",
     "UpdateHostKeys=no",
   ];
 
-  it("mounts the remote root with a key, strict host keys and nosuid,nodev", () => {
-    expect(buildSshfsArgv(input({}))).toEqual([
+  it("mounts the remote root with a key, strict host keys and nosuid,nodev", async () => {
+    expect((await started(withKey)).args).toEqual([
       ...head,
       [
-        ...sessionOptions,
+        ...sessionOptions(),
         "Port=22",
-        "IdentityFile=/etc/volgate/credentials/nas/private_key",
+        `IdentityFile=${secretsDir}/nas/private_key`,
         "IdentitiesOnly=yes",
         "PreferredAuthentications=publickey",
         "PasswordAuthentication=no",
@@ -361,14 +371,12 @@ describe("buildSshfsArgv", () => {
     ]);
   });
 
-  it("asks for the password on stdin, escaping the comma FUSE would split on", () => {
-    const argv = buildSshfsArgv(
-      input({ port: "2222", password: "pw-inline-secret" }, { auth: { kind: "password" } }),
-    );
-    expect(argv.slice(0, 6)).toEqual(head);
-    expect(argv[6]).toBe(
+  it("asks for the password on stdin, escaping the comma FUSE would split on", async () => {
+    const helper = await started({ port: "2222", password: "pw-inline-secret", host_key: KEY });
+    expect(helper.args.slice(0, 6)).toEqual(head);
+    expect(helper.args[6]).toBe(
       [
-        ...sessionOptions,
+        ...sessionOptions(),
         "Port=2222",
         "password_stdin",
         "PubkeyAuthentication=no",
@@ -377,49 +385,53 @@ describe("buildSshfsArgv", () => {
         "ConnectTimeout=10",
       ].join(","),
     );
-    expect(argv.join(" ")).not.toContain("pw-inline-secret");
+    expect(helper.stdin).toBe("pw-inline-secret\n");
+    expect(helper.args.join(" ")).not.toContain("pw-inline-secret");
   });
 
-  it("turns off host key checking only when the operator did", () => {
-    const o = buildSshfsArgv(input({}, { verifyHostKeys: false }))[6]?.split(",") ?? [];
+  it("turns off host key checking only when the operator did", async () => {
+    const o = (await started(withKey, false)).args[6]?.split(",") ?? [];
     expect(o).toContain("StrictHostKeyChecking=no");
     expect(o).toContain("UserKnownHostsFile=/dev/null");
     expect(o).not.toContain("StrictHostKeyChecking=yes");
   });
 
-  it("maps tuning and session options", () => {
-    const o = buildSshfsArgv(
-      input({
-        uid: "1000",
-        gid: "100",
-        umask: "027",
-        allow_other: "false",
-        reconnect: "false",
-        compression: "yes",
-        cache: "no",
-        max_conns: "4",
-        ServerAliveInterval: "0",
-      }),
-    )[6];
+  it("maps tuning and session options", async () => {
+    const helper = await started({
+      ...withKey,
+      uid: "1000",
+      gid: "100",
+      umask: "027",
+      allow_other: "false",
+      reconnect: "false",
+      compression: "yes",
+      cache: "no",
+      max_conns: "4",
+      ServerAliveInterval: "0",
+    });
+    const o = helper.args[6];
     expect(o).toMatch(
       /^nosuid,nodev,uid=1000,gid=100,umask=0027,idmap=user,dir_cache=no,max_conns=4,ServerAliveInterval=0,ServerAliveCountMax=3,Compression=yes,StrictHostKeyChecking=yes,/,
     );
     expect(o).not.toMatch(/reconnect|allow_other/);
   });
 
-  it("brackets IPv6 hosts", () => {
-    expect(buildSshfsArgv(input({ host: "fd00::5" }))[1]).toBe("backup@[fd00::5]:/");
+  it("brackets IPv6 hosts", async () => {
+    expect((await started({ ...withKey, host: "fd00::5" })).args[1]).toBe("backup@[fd00::5]:/");
   });
 
-  it("refuses max_conns with a password, and file paths sshfs would split", () => {
-    expect(() => buildSshfsArgv(input({ max_conns: "2" }, { auth: { kind: "password" } }))).toThrow(
-      /max_conns/,
+  it("refuses file paths sshfs would split", async () => {
+    const comma = join(root, "se,crets");
+    await writeProfile(comma, "pw", { password: "pw-123456\n", known_hosts: `files.example.com ${KEY}\n` });
+    const spaced = join(root, "se crets");
+    await writeProfile(spaced, "nas", { private_key: "-----BEGIN OPENSSH PRIVATE KEY-----\nfake\n" });
+    await expect(started({ credentials: "pw" }, true, { secretsDir: comma, workDir: work })).rejects.toThrow(
+      /comma, space or quote/,
     );
-    expect(() => buildSshfsArgv(input({}, { knownHostsFile: "/a,b" }))).toThrow(/comma, space or quote/);
-    expect(() => buildSshfsArgv(input({}, { auth: { kind: "key", identityFile: "/a b" } }))).toThrow(/comma/);
+    await expect(started(withKey, true, { secretsDir: spaced, workDir: work })).rejects.toThrow(/comma/);
   });
 
-  it("always has nosuid,nodev first and never a password, whatever the options", () => {
+  it("always has nosuid,nodev first and never a password, whatever the options", async () => {
     const tuning = fc.record(
       {
         reconnect: fc.constantFrom("true", "false"),
@@ -433,133 +445,21 @@ describe("buildSshfsArgv", () => {
       },
       { requiredKeys: [] },
     );
-    fc.assert(
-      fc.property(tuning, fc.string({ minLength: 4 }), fc.boolean(), (o, password, useKey) => {
-        const spec = parse({ ...base, ...o, password });
-        const auth =
-          useKey || (spec.tuning.maxConns ?? 1) > 1
-            ? ({ kind: "key", identityFile: "/k" } as const)
-            : ({ kind: "password" } as const);
-        const argv = buildSshfsArgv({
-          spec,
-          target: "/t",
-          auth,
-          knownHostsFile: "/kh",
-          verifyHostKeys: true,
-        });
-        expect(argv[6]?.startsWith("nosuid,nodev")).toBe(true);
-        expect(argv.filter((a) => a.includes(password))).toEqual([]);
+    await fc.assert(
+      fc.asyncProperty(tuning, fc.string({ minLength: 4 }), fc.boolean(), async (o, password, useKey) => {
+        const key = useKey || Number(o.max_conns ?? "1") > 1;
+        const mounting = started({ ...o, password, host_key: KEY, ...(key && { credentials: "nas" }) });
+        if (!key && /[\n\r\0]/.test(password)) {
+          // sshfs reads the password as one line of stdin: such a password is refused before anything starts.
+          await expect(mounting).rejects.toThrow(/newline or NUL/);
+          return;
+        }
+        const { args } = await mounting;
+        expect(args[6]?.startsWith("nosuid,nodev")).toBe(true);
+        expect(args.filter((a) => a.includes(password))).toEqual([]);
       }),
     );
-  });
-});
-
-describe("known_hosts matching", () => {
-  it("matches plain names on port 22 and [host]:port elsewhere", () => {
-    const text = `nas.lan ${KEY}\n[nas.lan]:2222 ${OTHER}\n`;
-    expect(matchKnownHosts(text, "nas.lan", 22)).toEqual({ accepted: [KEY], revoked: [] });
-    expect(matchKnownHosts(text, "nas.lan", 2222)).toEqual({ accepted: [OTHER], revoked: [] });
-    expect(matchKnownHosts(text, "nas.lan", 2200).accepted).toEqual([]);
-    expect(matchKnownHosts(text, "NAS.lan", 22).accepted).toEqual([KEY]);
-    expect(matchKnownHosts(text, "other.lan", 22).accepted).toEqual([]);
-  });
-
-  it("matches hashed entries (ssh-keygen -H)", () => {
-    const text = `${HASHED_EXAMPLE_COM}\n${HASHED_LOCAL_2222}\n`;
-    expect(matchKnownHosts(text, "example.com", 22).accepted).toEqual([KEY]);
-    expect(matchKnownHosts(text, "127.0.0.1", 2222).accepted).toEqual([KEY]);
-    expect(matchKnownHosts(text, "127.0.0.1", 22).accepted).toEqual([]);
-    expect(matchKnownHosts(text, "example.org", 22).accepted).toEqual([]);
-    expect(
-      matchKnownHosts("|1|bm90|YmFk ssh-ed25519 AAAA\n|2|x|y a b\n", "example.com", 22).accepted,
-    ).toEqual([]);
-  });
-
-  it("honours pattern lists, wildcards, negation, comments and markers", () => {
-    const text = [
-      "# comment",
-      "",
-      `nas,nas.lan,10.0.0.5 ${KEY} a comment`,
-      `*.example.com,!bad.example.com ${OTHER}`,
-      `@revoked * ${RSA}`,
-      `@cert-authority *.lan ${OTHER}`,
-      "broken-line-without-key",
-    ].join("\n");
-    expect(matchKnownHosts(text, "10.0.0.5", 22)).toEqual({ accepted: [KEY], revoked: [RSA] });
-    expect(matchKnownHosts(text, "web.example.com", 22).accepted).toEqual([OTHER]);
-    expect(matchKnownHosts(text, "bad.example.com", 22).accepted).toEqual([]);
-    expect(matchKnownHosts(text, "x.lan", 22).accepted).toEqual([]); // CA lines are not host keys
-  });
-
-  it("fingerprints like ssh-keygen -l", () => {
-    const blob = (line: string) => Buffer.from(line.split(" ")[1] ?? "", "base64");
-    expect(fingerprint(blob(KEY))).toBe(KEY_FP);
-    expect(fingerprint(blob(RSA))).toBe(RSA_FP);
-  });
-});
-
-/** An in-memory SFTP server: `dirs` and `files` are absolute paths; home is /home/u. */
-function fakeSftp(dirs: string[], files: string[] = [], readOnly: string[] = []) {
-  const d = new Set(["/", ...dirs]);
-  const f = new Set(files);
-  const made: string[] = [];
-  const noSuch = () => Object.assign(new Error("No such file"), { code: 2 });
-  const norm = (p: string) => (p === "" || p === "." ? "/home/u" : p.startsWith("/") ? p : `/home/u/${p}`);
-  const parent = (p: string) => p.slice(0, p.lastIndexOf("/")) || "/";
-  const sftp = {
-    realpath(p: string, cb: (err: Error | undefined, abs: string) => void) {
-      const abs = norm(p);
-      // OpenSSH resolves a missing last component, not a missing parent.
-      if (!d.has(parent(abs)) && abs !== "/") cb(noSuch(), "");
-      else cb(undefined, abs);
-    },
-    stat(p: string, cb: (err: Error | undefined, s: { isDirectory(): boolean }) => void) {
-      const abs = norm(p);
-      if (d.has(abs) || f.has(abs)) cb(undefined, { isDirectory: () => d.has(abs) });
-      else cb(noSuch(), { isDirectory: () => false });
-    },
-    mkdir(p: string, cb: (err: Error | undefined) => void) {
-      if (readOnly.some((r) => p.startsWith(`${r}/`))) {
-        cb(Object.assign(new Error("Permission denied"), { code: 3 }));
-        return;
-      }
-      d.add(p);
-      made.push(p);
-      cb(undefined);
-    },
-  };
-  return { sftp: sftp as never, made, dirs: d };
-}
-
-describe("resolveRemoteDir", () => {
-  const where = "nas:22";
-  it("resolves absolute, home-relative and empty paths", async () => {
-    const { sftp } = fakeSftp(["/home", "/home/u", "/home/u/data", "/srv", "/srv/x"]);
-    expect(await resolveRemoteDir(sftp, { path: "/srv/x/", create: false }, where)).toBe("/srv/x");
-    expect(await resolveRemoteDir(sftp, { path: "data", create: false }, where)).toBe("/home/u/data");
-    expect(await resolveRemoteDir(sftp, { path: "", create: false }, where)).toBe("/home/u");
-  });
-
-  it("refuses a missing directory unless create=true, then makes each missing component", async () => {
-    const { sftp, made } = fakeSftp(["/home", "/home/u", "/srv"]);
-    await expect(resolveRemoteDir(sftp, { path: "/srv/a/b", create: false }, where)).rejects.toThrow(
-      "remote directory /srv/a/b does not exist on nas:22: create it or pass -o create=true",
-    );
-    expect(made).toEqual([]);
-    expect(await resolveRemoteDir(sftp, { path: "/srv/a/b", create: true }, where)).toBe("/srv/a/b");
-    expect(made).toEqual(["/srv/a", "/srv/a/b"]);
-    expect(await resolveRemoteDir(sftp, { path: "new", create: true }, where)).toBe("/home/u/new");
-  });
-
-  it("refuses a file, and says when the server refuses mkdir", async () => {
-    const { sftp } = fakeSftp(["/home", "/home/u", "/srv", "/ro"], ["/srv/file"], ["/ro"]);
-    await expect(resolveRemoteDir(sftp, { path: "/srv/file", create: true }, where)).rejects.toThrow(
-      "remote path /srv/file on nas:22 is not a directory: point path at a directory",
-    );
-    await expect(resolveRemoteDir(sftp, { path: "/ro/x", create: true }, where)).rejects.toThrow(
-      "cannot create remote directory /ro/x on nas:22: permission denied",
-    );
-  });
+  }, 60_000);
 });
 
 describe("mount through a fake runner", () => {
@@ -593,17 +493,20 @@ describe("mount through a fake runner", () => {
 
   it("starts sshfs with the profile key and a 0600 known_hosts written from host_key", async () => {
     const m = fakeMachine();
-    await sshfsBackend.mount(spec({ credentials: "key", host_key: KEY }), "/t/key", m.ctx(), {
-      timeoutMs: 2000,
-    });
+    await sshfsBackend.mount(
+      spec({ credentials: "key", host_key: KEY }),
+      targetAt("/t/key"),
+      m.ctx(),
+      Deadline.after(2000),
+    );
     const s = m.started[0];
     expect(s?.file).toBe("sshfs");
     expect(s?.options.stdin).toBeUndefined();
-    expect(s?.options.logFile).toMatch(new RegExp(`^${root}/sshfs-[0-9a-f]{16}\\.log$`));
+    expect(s?.options.logFile).toBe(`${root}/sshfs-key.log`);
     const o = s?.args[6]?.split(",") ?? [];
     expect(o).toContain(`IdentityFile=${join(secretsDir, "key", "private_key")}`);
     const kh = o.find((x) => x.startsWith("UserKnownHostsFile="))?.slice("UserKnownHostsFile=".length) ?? "";
-    expect(kh).toMatch(new RegExp(`^${root}/sshfs-[0-9a-f]{16}\\.known_hosts$`));
+    expect(kh).toBe(`${root}/sshfs-key.known_hosts`);
     expect(await readFile(kh, "utf8")).toBe(`[nas]:2222 ${KEY}\n`);
     expect((await stat(kh)).mode & 0o777).toBe(0o600);
     expect(m.live.has("/t/key")).toBe(true);
@@ -611,7 +514,7 @@ describe("mount through a fake runner", () => {
 
   it("sends the profile password on stdin only, and uses the profile's known_hosts as is", async () => {
     const m = fakeMachine();
-    await sshfsBackend.mount(spec({ credentials: "pw" }), "/t/pw", m.ctx(), { timeoutMs: 2000 });
+    await sshfsBackend.mount(spec({ credentials: "pw" }), targetAt("/t/pw"), m.ctx(), Deadline.after(2000));
     const s = m.started[0];
     expect(s?.options.stdin).toBe("profile-pw-123\n");
     expect(s?.args.join(" ")).not.toContain("profile-pw-123");
@@ -621,9 +524,12 @@ describe("mount through a fake runner", () => {
 
   it("uses an inline password when no profile is given", async () => {
     const m = fakeMachine();
-    await sshfsBackend.mount(spec({ password: "inline-pw-77", host_key: KEY }), "/t/inline", m.ctx(), {
-      timeoutMs: 2000,
-    });
+    await sshfsBackend.mount(
+      spec({ password: "inline-pw-77", host_key: KEY }),
+      targetAt("/t/inline"),
+      m.ctx(),
+      Deadline.after(2000),
+    );
     expect(m.started[0]?.options.stdin).toBe("inline-pw-77\n");
     expect(m.started[0]?.args.join(" ")).not.toContain("inline-pw-77");
   });
@@ -634,9 +540,12 @@ describe("mount through a fake runner", () => {
       said: "Host key for [nas]:2222 has changed.\nHost key verification failed.\nread: Connection reset by peer\n",
     });
     const err = await failure(
-      sshfsBackend.mount(spec({ credentials: "key", host_key: OTHER }), "/t/bad", m.ctx(), {
-        timeoutMs: 2000,
-      }),
+      sshfsBackend.mount(
+        spec({ credentials: "key", host_key: OTHER }),
+        targetAt("/t/bad"),
+        m.ctx(),
+        Deadline.after(2000),
+      ),
     );
     expect(err.kind).toBe("backend");
     expect(err.message).toBe(
@@ -649,7 +558,12 @@ describe("mount through a fake runner", () => {
     const m = fakeMachine("hang");
     const started = Date.now();
     const err = await failure(
-      sshfsBackend.mount(spec({ credentials: "key", host_key: KEY }), "/t/hang", m.ctx(), { timeoutMs: 300 }),
+      sshfsBackend.mount(
+        spec({ credentials: "key", host_key: KEY }),
+        targetAt("/t/hang"),
+        m.ctx(),
+        Deadline.after(300),
+      ),
     );
     expect(err.kind).toBe("timeout");
     expect(Date.now() - started).toBeLessThan(1500);
@@ -659,7 +573,7 @@ describe("mount through a fake runner", () => {
   it("refuses to mount with no known host key, before starting anything", async () => {
     const m = fakeMachine();
     const err = await failure(
-      sshfsBackend.mount(spec({ credentials: "key" }), "/t/nokey", m.ctx(), { timeoutMs: 2000 }),
+      sshfsBackend.mount(spec({ credentials: "key" }), targetAt("/t/nokey"), m.ctx(), Deadline.after(2000)),
     );
     expect(err.kind).toBe("invalid");
     expect(err.message).toBe(
@@ -671,7 +585,12 @@ describe("mount through a fake runner", () => {
   it("mounts without checking host keys only when the operator turned that off, with a warning", async () => {
     const m = fakeMachine();
     const before = logs.length;
-    await sshfsBackend.mount(spec({ credentials: "key" }), "/t/nocheck", m.ctx(false), { timeoutMs: 2000 });
+    await sshfsBackend.mount(
+      spec({ credentials: "key" }),
+      targetAt("/t/nocheck"),
+      m.ctx(false),
+      Deadline.after(2000),
+    );
     expect(m.started[0]?.args[6]).toContain("StrictHostKeyChecking=no,UserKnownHostsFile=/dev/null");
     expect(logs.slice(before).some((l) => l.level === 40)).toBe(true);
   });
@@ -679,7 +598,7 @@ describe("mount through a fake runner", () => {
   it("preflight refuses a private key it cannot use, before any connection", async () => {
     const m = fakeMachine();
     const err = await failure(
-      sshfsBackend.preflight(spec({ credentials: "key", host_key: KEY }), m.ctx(), { timeoutMs: 2000 }),
+      sshfsBackend.preflight(spec({ credentials: "key", host_key: KEY }), m.ctx(), Deadline.after(2000)),
     );
     expect(err.kind).toBe("invalid");
     expect(err.message).toBe(
@@ -690,16 +609,39 @@ describe("mount through a fake runner", () => {
   it("says what credential is missing", async () => {
     const m = fakeMachine();
     await expect(
-      sshfsBackend.mount(spec({ host_key: KEY }), "/t/x", m.ctx(), { timeoutMs: 2000 }),
+      sshfsBackend.mount(spec({ host_key: KEY }), targetAt("/t/x"), m.ctx(), Deadline.after(2000)),
     ).rejects.toThrow(/no credentials for u@nas: pass -o credentials=PROFILE/);
     await expect(
-      sshfsBackend.mount(spec({ credentials: "empty", host_key: KEY }), "/t/x", m.ctx(), { timeoutMs: 2000 }),
+      sshfsBackend.mount(
+        spec({ credentials: "empty", host_key: KEY }),
+        targetAt("/t/x"),
+        m.ctx(),
+        Deadline.after(2000),
+      ),
     ).rejects.toThrow(/credentials profile "empty" .* has neither a private_key nor a password file/);
     await expect(
-      sshfsBackend.mount(spec({ credentials: "nope", host_key: KEY }), "/t/x", m.ctx(), { timeoutMs: 2000 }),
+      sshfsBackend.mount(
+        spec({ credentials: "nope", host_key: KEY }),
+        targetAt("/t/x"),
+        m.ctx(),
+        Deadline.after(2000),
+      ),
     ).rejects.toThrow(/credentials profile "nope" not found/);
     await expect(
-      sshfsBackend.mount(spec({ credentials: "pw", max_conns: "4" }), "/t/x", m.ctx(), { timeoutMs: 2000 }),
+      sshfsBackend.mount(
+        spec({ credentials: "pw", max_conns: "4" }),
+        targetAt("/t/x"),
+        m.ctx(),
+        Deadline.after(2000),
+      ),
+    ).rejects.toThrow(/max_conns above 1 needs key authentication/);
+    await expect(
+      sshfsBackend.mount(
+        spec({ password: "inline-pw-77", host_key: KEY, max_conns: "2" }),
+        targetAt("/t/x"),
+        m.ctx(),
+        Deadline.after(2000),
+      ),
     ).rejects.toThrow(/max_conns above 1 needs key authentication/);
     expect(m.started).toEqual([]);
   });
