@@ -51,7 +51,7 @@ interface RootAccess {
 }
 
 /** Build $N from the host root, mount the work dir and the shares into it. */
-export function buildRoot(dir: string, shares: readonly string[], access: RootAccess): string {
+function buildRoot(dir: string, shares: readonly string[], access: RootAccess): string {
   return `W=${dir}
 N=/mnt
 S=${access.src}

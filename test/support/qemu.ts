@@ -75,21 +75,9 @@ function cpio(entries: readonly CpioEntry[]): Buffer {
   all.forEach((e, i) => {
     const data = e.data ?? Buffer.alloc(0);
     const name = Buffer.from(`${e.name}\0`);
-    const fields = [
-      i + 1,
-      e.mode,
-      0,
-      0,
-      1,
-      0,
-      data.length,
-      0,
-      0,
-      e.rdev?.[0] ?? 0,
-      e.rdev?.[1] ?? 0,
-      name.length,
-      0,
-    ];
+    const [major, minor] = e.rdev ?? [0, 0];
+    // ino mode uid gid nlink mtime filesize devmajor devminor rdevmajor rdevminor namesize check
+    const fields = [i + 1, e.mode, 0, 0, 1, 0, data.length, 0, 0, major, minor, name.length, 0];
     const header = `070701${fields.map((f) => f.toString(16).padStart(8, "0")).join("")}`;
     parts.push(Buffer.from(header), name, pad(header.length + name.length), data, pad(data.length));
   });
@@ -99,11 +87,8 @@ function cpio(entries: readonly CpioEntry[]): Buffer {
 async function initramfs(dir: string, shares: readonly string[], release: string): Promise<Buffer> {
   const modules = await moduleFiles(release, INITRAMFS_MODULES);
   const dirs = ["bin", "dev", "lib", "proc", "host", "mnt"].map((name) => ({ name, mode: 0o040755 }));
-  const init = qemuRootStage(
-    dir,
-    shares,
-    modules.map((m) => basename(m)),
-  );
+  const names = modules.map((m) => basename(m));
+  const init = qemuRootStage(dir, shares, names);
   return cpio([
     ...dirs,
     { name: "dev/console", mode: 0o020600, rdev: [5, 1] },
