@@ -1,6 +1,6 @@
 /**
  * The whole daemon, driven over its socket like dockerd drives it, against a real kernel nfsd and
- * NFS client inside one user-mode-linux guest (see test/support/uml.ts). The tree is compiled to a
+ * NFS client inside one guest kernel (UML, or QEMU where UML does not boot; see test/support/guest.ts). The tree is compiled to a
  * temp dir; in the guest a Node script starts `node dist/main.js` (json logs, every dir in guest
  * tmpfs), creates volumes in the three option forms, mounts, writes, SIGKILLs the daemon with
  * volumes mounted and starts it again (live kernel mounts must be adopted, not mounted twice),
@@ -15,11 +15,13 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { tierCanRun } from "../support/prereq.ts";
-import { EXPORTS, type GuestResult, NFS_SERVER, runInGuest, UML_TOOLS } from "../support/uml.ts";
+import { EXPORTS, type GuestResult, guestTierCanRun, NFS_SERVER, pickGuest } from "../support/guest.ts";
 
 const exec = promisify(execFile);
-const canRun = tierCanRun("nfs (uml)", UML_TOOLS);
+const canRun = guestTierCanRun("nfs");
+const guest = canRun ? await pickGuest() : undefined;
+/** Deadlines and time bounds grow with the guest's slowness (QEMU TCG emulates every instruction). */
+const SCALE = guest?.timeScale ?? 1;
 const REPO = fileURLToPath(new URL("../..", import.meta.url));
 
 /** Bytes written and read back through a volume's mountpoint for the throughput figures. */
@@ -46,6 +48,7 @@ const dist = process.argv[2];
 const SERVER = "${NFS_SERVER}";
 const EXPORT = "${EXPORTS.data}";
 const BIG_MB = ${BIG_MB};
+const SCALE = ${SCALE};
 const [V1, V2, V3] = ["${V1}", "${V2}", "${V3}"];
 
 const base = mkdtempSync("/tmp/volgate-daemon-");
@@ -83,7 +86,8 @@ function call(path, body) {
         resolve({ status: res.statusCode, json, text, ms: since(started) });
       });
     });
-    req.setTimeout(90000, () => req.destroy(new Error("no answer to " + path + " within 90 s")));
+    req.setTimeout(90000 * SCALE, () => req.destroy(new Error("no answer to " + path + " within "
+      + 90 * SCALE + " s")));
     req.on("error", reject);
     req.end(payload);
   });
@@ -152,9 +156,9 @@ async function waitSocket(d, timeoutMs) {
 
 async function startAndWait(label) {
   const d = startDaemon(label);
-  const socketMs = await waitSocket(d, 30000);
-  const listening = await waitLog(d, "listening", 5000);
-  const reconciled = await waitLog(d, "reconciled mounts after start", 60000);
+  const socketMs = await waitSocket(d, 30000 * SCALE);
+  const listening = await waitLog(d, "listening", 5000 * SCALE);
+  const reconciled = await waitLog(d, "reconciled mounts after start", 60000 * SCALE);
   const { adopted, remounted, failed, cleaned } = reconciled;
   return { d, socketMs, logMs: listening.at, daemonMs: listening.ms, reconcileAt: reconciled.at,
     report: { adopted, remounted, failed, cleaned } };
@@ -332,7 +336,7 @@ try {
       .then(answer, (err) => ({ error: String(err) }));
     const t = performance.now();
     let seen = [];
-    while (seen.length === 0 && since(t) < 20000) {
+    while (seen.length === 0 && since(t) < 20000 * SCALE) {
       seen = nfsUnder(work);
       if (seen.length === 0) await sleep(1);
     }
@@ -388,14 +392,14 @@ interface MountEntry {
   source: string;
 }
 
-describe.runIf(canRun)("volgate daemon over its socket, nfs in a UML guest", () => {
+describe.runIf(guest)("volgate daemon over its socket, nfs in a guest kernel", () => {
   let dir = "";
-  let guest: GuestResult;
+  let run: GuestResult;
   const steps = new Map<string, Step>();
   /** A step that ran without throwing in the guest. */
   const ran = (name: string): Step => {
     const r = steps.get(name);
-    if (!r) throw new Error(`the guest printed no result for ${name}; output:\n${guest.output}`);
+    if (!r) throw new Error(`the guest printed no result for ${name}; output:\n${run.output}`);
     expect(r.ok, r.error).toBe(true);
     return r;
   };
@@ -414,13 +418,14 @@ describe.runIf(canRun)("volgate daemon over its socket, nfs in a UML guest", () 
     // dist/main.js imports fastify, pino, convict: resolve them from the repo (visible in the guest).
     await symlink(join(REPO, "node_modules"), join(dir, "node_modules"));
     await writeFile(join(dir, "guest.mjs"), GUEST_SCRIPT);
-    guest = await runInGuest({
+    if (!guest) throw new Error("no guest");
+    run = await guest.run({
       script: `exec node ${join(dir, "guest.mjs")} ${dist}\n`,
       // The guest's /tmp is its own: a checkout under it (CI's clone may be) must be shared for node_modules.
       shares: REPO.startsWith(`${tmpdir()}/`) ? [dir, REPO] : [dir],
-      timeoutMs: 240_000,
+      timeoutMs: 240_000 * SCALE,
     });
-    for (const line of guest.output.split("\n")) {
+    for (const line of run.output.split("\n")) {
       if (line.startsWith("RESULT ")) {
         const r = JSON.parse(line.slice("RESULT ".length)) as Step;
         steps.set(r.name, r);
@@ -432,8 +437,8 @@ describe.runIf(canRun)("volgate daemon over its socket, nfs in a UML guest", () 
     const ms = (name: string) => `${s(name).ms} ms`;
     console.log(
       [
-        `uml guest: kernel up ${guest.kernelMs} ms, NFS serving ${guest.readyMs} ms, ` +
-          `whole run ${guest.totalMs} ms`,
+        `${guest.name} guest: kernel up ${run.kernelMs} ms, NFS serving ${run.readyMs} ms, ` +
+          `whole run ${run.totalMs} ms`,
         `daemon start-to-listening: first ${start?.socketMs} ms ` +
           `(own ${start?.daemonMs} ms after config), restart ${restart?.socketMs} ms; ` +
           `reconcile done at ${restart?.reconcileAt} ms (${JSON.stringify(restart?.report)})`,
@@ -450,27 +455,27 @@ describe.runIf(canRun)("volgate daemon over its socket, nfs in a UML guest", () 
         ...[...steps.values()].filter((r) => !r.ok).map((r) => `FAILED ${r.name}: ${r.error}`),
       ].join("\n"),
     );
-  }, 300_000);
+  }, 300_000 * SCALE);
 
   afterAll(async () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   it("the guest script ran to the end", () => {
-    expect(guest.code, guest.output).toBe(0);
+    expect(run.code, run.output).toBe(0);
     expect([...steps.keys()]).toContain("done");
   });
 
   it("the daemon answers on its socket quickly after start, with nothing to reconcile", () => {
     const r = ran("start");
-    expect(r.socketMs).toBeLessThan(10_000);
+    expect(r.socketMs).toBeLessThan(10_000 * SCALE);
     expect(r.report).toEqual({ adopted: 0, remounted: 0, failed: 0, cleaned: 0 });
   });
 
   it("Create preflights the export and makes the volume's directory on the server (create=true)", () => {
     const r = ran("create-v1");
     expect(r).toMatchObject({ status: 200, body: {}, serverDir: true, checkDirs: [], nfsMounts: 0 });
-    expect(r.ms).toBeLessThan(10_000);
+    expect(r.ms).toBeLessThan(10_000 * SCALE);
   });
 
   it("the local driver's type/o/device form and netshare's share= form create volumes too", () => {
@@ -516,7 +521,7 @@ describe.runIf(canRun)("volgate daemon over its socket, nfs in a UML guest", () 
     expect(r.readBack).toBe(r.text);
     expect(r.serverSide).toBe(r.text);
     expect(r.get.Volume.Status).toMatchObject({ backend: "nfs", mounted: true, mounts: 1, health: "ok" });
-    expect(r.ms).toBeLessThan(10_000);
+    expect(r.ms).toBeLessThan(10_000 * SCALE);
   });
 
   it(`${BIG_MB} MiB written through the mountpoint reach the server and read back whole`, () => {
@@ -552,7 +557,7 @@ describe.runIf(canRun)("volgate daemon over its socket, nfs in a UML guest", () 
     expect(r.get1.Volume.Status).toMatchObject({ mounted: true, mounts: 1, health: "ok" });
     expect(r.get2.Volume.Status).toMatchObject({ mounted: true, mounts: 1, health: "ok" });
     expect(r.readBack).toBe(ran("mount-v1").text);
-    expect(r.socketMs).toBeLessThan(10_000);
+    expect(r.socketMs).toBeLessThan(10_000 * SCALE);
   });
 
   it("after the restart a Mount of another volume reuses the adopted connection", () => {
@@ -599,7 +604,7 @@ describe.runIf(canRun)("volgate daemon over its socket, nfs in a UML guest", () 
     const r = ran("unreachable");
     expect(r.status).toBe(500);
     expect(r.body.Err).toMatch(/^cannot reach NFS server 127\.0\.0\.2:2049: connect ECONNREFUSED/);
-    expect(r.ms).toBeLessThan(3000);
+    expect(r.ms).toBeLessThan(3000 * SCALE);
     expect(r.get.status).toBe(500);
   });
 
@@ -629,7 +634,7 @@ describe.runIf(canRun)("volgate daemon over its socket, nfs in a UML guest", () 
     const r = ran("sigterm");
     expect(r.exited).toMatchObject({ code: 0, signal: null });
     expect(r.stopped).toBe(true);
-    expect(r.ms).toBeLessThan(10_000);
+    expect(r.ms).toBeLessThan(10_000 * SCALE);
     const failed = logs().filter((l) => l.msg === "failed");
     expect(failed.map((l) => `${l.op} ${l.volume}`)).toEqual([
       `/VolumeDriver.Create ${V1}`,
