@@ -7,8 +7,8 @@
  * once it holds as many entries as there are volumes, so writes stay O(1) amortized.
  */
 import { mkdir } from "node:fs/promises";
-import { VolgateError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
+import { type Change, opsOf, saveError } from "./changes.ts";
 import { writeAtomic } from "./files.ts";
 import { Journal } from "./journal.ts";
 import { loadStateDir } from "./load.ts";
@@ -24,13 +24,7 @@ import {
 } from "./records.ts";
 import { formatSnapshot, SECRETS_FILE, STATE_FILE } from "./snapshot.ts";
 
-export type Change =
-  | { readonly put: VolumeRecord }
-  | { readonly remove: string }
-  | { readonly define: StoredDefinition }
-  | { readonly forget: string }
-  | { readonly mounts: { readonly name: string; readonly counts: Readonly<Record<string, number>> } }
-  | { readonly meta: { readonly key: string; readonly value: string | number | null } };
+export type { Change } from "./changes.ts";
 
 interface Pending {
   readonly ops: Op[];
@@ -42,44 +36,6 @@ interface Pending {
 
 /** Compact once the journal holds this many entries, or as many as there are volumes. */
 const MIN_COMPACT_ENTRIES = 1000;
-
-const WHY: Readonly<Record<string, string>> = {
-  ENOSPC: "the disk is full",
-  EDQUOT: "the disk quota is exhausted",
-  EROFS: "the file system is read-only",
-  EACCES: "permission denied",
-  EPERM: "permission denied",
-  EIO: "an I/O error",
-};
-
-function saveError(dir: string, err: unknown): VolgateError {
-  const code = (err as NodeJS.ErrnoException).code;
-  const why = (code && WHY[code]) ?? (err as Error).message;
-  return new VolgateError(
-    "internal",
-    `cannot save volgate's state in ${dir} (${code ? `${code}: ` : ""}${why}): nothing was changed; free space or make the directory writable, then try again`,
-    { cause: err },
-  );
-}
-
-function opsOf(change: Change, secrets: Pending["secrets"], tables: Tables): Op[] {
-  if ("put" in change) {
-    const { put } = change;
-    const had = tables.secrets.has(put.name) || secrets.get(put.name) !== undefined;
-    if (Object.keys(put.secrets).length > 0 || had) {
-      secrets.set(put.name, Object.keys(put.secrets).length > 0 ? put.secrets : undefined);
-    }
-    return [{ op: "put", v: stored(put) }];
-  }
-  if ("remove" in change) {
-    if (tables.secrets.has(change.remove)) secrets.set(change.remove, undefined);
-    return [{ op: "del", name: change.remove }];
-  }
-  if ("define" in change) return [{ op: "define", v: change.define }];
-  if ("forget" in change) return [{ op: "forget", name: change.forget }];
-  if ("mounts" in change) return [{ op: "mounts", name: change.mounts.name, mounts: change.mounts.counts }];
-  return [{ op: "meta", key: change.meta.key, value: change.meta.value }];
-}
 
 export class StateStore {
   private readonly tables: Tables;
