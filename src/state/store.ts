@@ -12,16 +12,7 @@ import { type Change, opsOf, saveError } from "./changes.ts";
 import { writeAtomic } from "./files.ts";
 import { Journal } from "./journal.ts";
 import { loadStateDir } from "./load.ts";
-import {
-  apply,
-  freeze,
-  type Op,
-  type StoredDefinition,
-  type Strings,
-  stored,
-  type Tables,
-  type VolumeRecord,
-} from "./records.ts";
+import { apply, freeze, type Op, type Strings, stored, type Tables, type VolumeRecord } from "./records.ts";
 import { formatSnapshot, SECRETS_FILE, STATE_FILE } from "./snapshot.ts";
 
 export type { Change } from "./changes.ts";
