@@ -1,24 +1,21 @@
 /**
  * The whole daemon, driven over its socket like dockerd drives it, against a real kernel nfsd and
- * NFS client inside one user-mode-linux guest (see test/support/uml.ts). The tree is compiled to a
- * temp dir; in the guest a Node script starts `node dist/main.js` (json logs, every dir in guest
- * tmpfs), creates volumes in the three option forms, mounts, writes, SIGKILLs the daemon with
+ * NFS client inside one user-mode-linux guest (see test/support/uml.ts). The daemon bundle is copied
+ * to a temp dir; in the guest a Node script starts `node bundle/volgate.mjs` on the host's Node (json
+ * logs, every dir in guest tmpfs), creates volumes in the three option forms, mounts, writes, SIGKILLs the daemon with
  * volumes mounted and starts it again (live kernel mounts must be adopted, not mounted twice),
  * unmounts, removes, and checks the errors users see. It prints one `RESULT {json}` line per step;
  * the tests below assert on those.
  */
-import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { cp, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tierCanRun } from "../support/prereq.ts";
 import { EXPORTS, type GuestResult, NFS_SERVER, runInGuest, UML_TOOLS } from "../support/uml.ts";
 
-const exec = promisify(execFile);
 const canRun = tierCanRun("nfs (uml)", UML_TOOLS);
 const REPO = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -31,7 +28,7 @@ const V2 = "localform";
 const V3 = "shareform";
 
 /**
- * Runs in the guest as `node guest.mjs <dist dir>`. Plain JS in a String.raw: `${...}` below are
+ * Runs in the guest as `node guest.mjs <bundle dir>`. Plain JS in a String.raw: `${...}` below are
  * the host's constants; the guest code itself uses no template literals.
  */
 const GUEST_SCRIPT = String.raw`
@@ -42,7 +39,7 @@ import { Agent, request } from "node:http";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 
-const dist = process.argv[2];
+const bundle = process.argv[2];
 const SERVER = "${NFS_SERVER}";
 const EXPORT = "${EXPORTS.data}";
 const BIG_MB = ${BIG_MB};
@@ -95,7 +92,7 @@ function startDaemon(label) {
   agent.destroy();
   agent = new Agent({ keepAlive: true });
   const t0 = performance.now();
-  const child = spawn(process.execPath, [join(dist, "main.js")], {
+  const child = spawn(process.execPath, [join(bundle, "volgate.mjs")], {
     env: { ...process.env, VOLGATE_SOCKET: SOCKET, VOLGATE_ROOT: ROOT, VOLGATE_STATE_DIR: DIRS.state,
       VOLGATE_SECRETS_DIR: DIRS.secrets, VOLGATE_LOG_FORMAT: "json" },
     stdio: ["ignore", "pipe", "pipe"],
@@ -401,20 +398,17 @@ describe.runIf(canRun)("volgate daemon over its socket, nfs in a UML guest", () 
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "volgate-nfs-daemon-"));
-    const dist = join(dir, "dist");
-    // Type errors elsewhere in the tree do not stop tsc from emitting; main.js must exist.
-    await exec(
-      join(REPO, "node_modules/.bin/tsc"),
-      ["-p", join(REPO, "tsconfig.build.json"), "--outDir", dist],
-      { cwd: REPO },
-    ).catch(() => {});
-    if (!existsSync(join(dist, "main.js"))) throw new Error("tsc did not emit main.js");
-    // dist/main.js imports fastify, pino, convict: resolve them from the repo (visible in the guest).
-    await symlink(join(REPO, "node_modules"), join(dir, "node_modules"));
+    const built = join(REPO, "dist", "bundle");
+    if (!existsSync(join(built, "volgate.mjs")))
+      throw new Error(`${built}/volgate.mjs is missing: npm run build`);
+    // The bundle needs no node_modules: a copy in the shared temp dir is all the guest needs.
+    const bundle = join(dir, "bundle");
+    await cp(built, bundle, { recursive: true });
     await writeFile(join(dir, "guest.mjs"), GUEST_SCRIPT);
     guest = await runInGuest({
-      script: `exec node ${join(dir, "guest.mjs")} ${dist}\n`,
-      // The guest's /tmp is its own: a checkout under it (CI's clone may be) must be shared for node_modules.
+      // The Node the suite runs on (the plugin's), not the guest PATH's /usr/bin/node.
+      script: `exec ${process.execPath} ${join(dir, "guest.mjs")} ${bundle}\n`,
+      // The guest's /tmp is its own: a checkout under it (CI's clone may be) must be shared for its Node.
       shares: REPO.startsWith(`${tmpdir()}/`) ? [dir, REPO] : [dir],
       timeoutMs: 240_000,
     });
