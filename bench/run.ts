@@ -11,7 +11,9 @@ import { join } from "node:path";
 import { type RawClient, rawClient } from "./raw-client.ts";
 
 /** The flags volgate is launched with in production (plugin/config.json, volgate.service). */
-const NODE_FLAGS = (process.env.VOLGATE_NODE_FLAGS ?? "--max-semi-space-size=1 --optimize-for-size")
+const NODE_FLAGS = (
+  process.env.VOLGATE_NODE_FLAGS ?? "--max-semi-space-size=1 --optimize-for-size --no-maglev"
+)
   .split(" ")
   .filter(Boolean);
 
