@@ -39,7 +39,7 @@ while IFS= read -r -d '' file; do
   if ! listed=$(in_root "$root" "$loader" --list "$rel" 2>&1) || grep -q 'not found' <<<"$listed"; then
     fail "$rel: $(grep 'not found' <<<"$listed" | tr -s ' \t' ' ' || echo "$listed")"
   fi
-done < <(find "$root" -xdev -type f -print0)
+done < <(find "$root" -xdev -type f ! -path "$root/.qemu" -print0) # .qemu: in_root's, not shipped
 
 while read -r program args; do
   [[ -n $program ]] || continue
