@@ -1,4 +1,15 @@
+import { readFileSync } from "node:fs";
 import { defineConfig } from "vitest/config";
+
+// The suite runs on the Node the plugin ships (rootfs-build/node.sh pins it; .ci/run puts it first on PATH).
+const pinned = /^VERSION=(\d+)\./m.exec(readFileSync("rootfs-build/node.sh", "utf8"))?.[1];
+const running = process.versions.node.split(".")[0];
+if (running !== pinned) {
+  throw new Error(
+    `the tests run on Node ${pinned} (the plugin's runtime), not ${process.versions.node}: ` +
+      `PATH="$(bash rootfs-build/node.sh)/bin:$PATH" npm test (bash .ci/setup installs it)`,
+  );
+}
 
 export default defineConfig({
   test: {

@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: latency of Get, List, Path and Capabilities over the real
  * socket at 1,000 and 10,000 volumes, time from start to listening, and RSS.
- * Runs the built daemon (dist/main.js) on a pre-written state file; no volume
+ * Runs the daemon bundle (dist/bundle/volgate.mjs, what ships) on a pre-written state file; no volume
  * is mounted, so no traffic leaves the machine.
  */
 import { type ChildProcess, spawn } from "node:child_process";
@@ -11,7 +11,9 @@ import { join } from "node:path";
 import { type RawClient, rawClient } from "./raw-client.ts";
 
 /** The flags volgate is launched with in production (plugin/config.json, volgate.service). */
-const NODE_FLAGS = (process.env.VOLGATE_NODE_FLAGS ?? "--max-semi-space-size=1 --optimize-for-size")
+const NODE_FLAGS = (
+  process.env.VOLGATE_NODE_FLAGS ?? "--max-semi-space-size=1 --optimize-for-size --no-maglev"
+)
   .split(" ")
   .filter(Boolean);
 
@@ -67,7 +69,7 @@ async function startDaemon(
     VOLGATE_LOG_FORMAT: "json",
   };
   const started = performance.now();
-  const child = spawn(process.execPath, [...NODE_FLAGS, "dist/main.js"], {
+  const child = spawn(process.execPath, [...NODE_FLAGS, "dist/bundle/volgate.mjs"], {
     env,
     stdio: ["ignore", "pipe", "inherit"],
   });

@@ -82,6 +82,7 @@ export class Driver {
           `volume ${name} already exists with other options: remove it first or pick another name`,
         );
       }
+      this.catalog.ready(); // an unreachable catalog says so at once, before a slow preflight
       const deadline = Deadline.after(this.settings.preflightTimeoutMs);
       const subdir = await backend.preflight(spec, this.ctx, deadline);
       const createdAt = new Date().toISOString();
@@ -102,6 +103,7 @@ export class Driver {
       const count = totalMounts(record);
       if (count > 0)
         throw busy(`volume ${name} is in use (${count} mount(s)): stop the containers using it first`);
+      this.catalog.ready();
       await this.catalog.remove(name);
       await unmountPath(this.ctx, this.mountpoint(name));
       await this.state.remove(name);

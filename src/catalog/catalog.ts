@@ -19,6 +19,8 @@ export interface CatalogStatus {
 export interface Catalog {
   /** Undefined for the local catalog: nothing to show. */
   status(): CatalogStatus | undefined;
+  /** Throws why Create and Remove cannot use the catalog now (before any slow check is made). */
+  ready(): void;
   /**
    * Create-if-absent: resolves with the definition that now stands (ours, or an equal one another
    * node created first); throws a conflict naming the volume if another definition stands.
@@ -37,6 +39,7 @@ export interface Catalog {
 
 export const localCatalog: Catalog = {
   status: () => undefined,
+  ready: () => {},
   create: async (def) => def,
   remove: async () => {},
   inUse: async () => {},
@@ -56,11 +59,21 @@ export function pendingCatalog(where: string, lastError?: string): Catalog {
     since: new Date().toISOString(),
     ...(lastError !== undefined && { lastError }),
   };
-  const refuse = async (): Promise<never> => {
-    throw new VolgateError(
+  const refusal = () =>
+    new VolgateError(
       "backend",
       `the volume catalog ${where} is ${lastError === undefined ? "not connected yet" : `unusable: ${lastError}`}: creating and removing volumes need it; existing volumes keep working`,
     );
+  const refuse = async (): Promise<never> => {
+    throw refusal();
   };
-  return { ...localCatalog, status: () => status, create: refuse, remove: refuse };
+  return {
+    ...localCatalog,
+    status: () => status,
+    ready: () => {
+      throw refusal();
+    },
+    create: refuse,
+    remove: refuse,
+  };
 }

@@ -52,6 +52,11 @@ export class SharedCatalog implements Catalog {
     return this.sync.status();
   }
 
+  ready(): void {
+    const s = this.sync.status();
+    if (s.state !== "ok") throw this.unreachable(s);
+  }
+
   isGone(name: string): boolean {
     return this.sync.isGone(name);
   }

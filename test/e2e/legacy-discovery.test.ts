@@ -20,7 +20,7 @@ import {
 import { tierCanRun } from "../support/prereq.ts";
 import { freePort, sshfsOptions, startSshd, type TestSshd, writeProfile } from "../support/sshd.ts";
 import { makePki } from "../support/tls.ts";
-import { DIST_MAIN, startVolgate, type Volgate } from "../support/volgate.ts";
+import { startVolgate, VOLGATE_BUNDLE, type Volgate } from "../support/volgate.ts";
 
 const SPEC_DIR = "/etc/docker/plugins";
 const missing = process.getuid?.() === 0 && existsSync("/dev/fuse") ? [] : ["root and /dev/fuse"];
@@ -147,9 +147,13 @@ describe.skipIf(!canRun)("legacy discovery with a real dockerd", () => {
       VOLGATE_LOG_FORMAT: "json",
     };
     const args = ["-l", socket, ...Object.entries(env).flatMap(([k, v]) => ["-E", `${k}=${v}`])];
-    const child: ChildProcess = spawn("systemd-socket-activate", [...args, process.execPath, DIST_MAIN], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child: ChildProcess = spawn(
+      "systemd-socket-activate",
+      [...args, process.execPath, VOLGATE_BUNDLE],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     let output = "";
     child.stdout?.on("data", (d: Buffer) => {
       output += d.toString();

@@ -1,8 +1,9 @@
 /**
- * End to end, the managed plugin: rootfs-build/build.sh makes the plugin directory (the Debian
- * base layer is cached in .cache/rootfs), a private dockerd 20.10 and a private registry on
- * 127.0.0.1 take it through the operator's whole life cycle:
- *   create + push + rm, install from the registry, set (log level, state and credentials
+ * End to end, the managed plugin: rootfs-build/build.sh makes the amd64 and arm64 plugin
+ * directories (the Debian base layers are cached in .cache/rootfs), a private dockerd 20.10 and a
+ * private registry on 127.0.0.1 take it through the operator's whole life cycle:
+ *   rootfs-build/push.sh (:test-amd64, :test-arm64, and :test = amd64), install :test from the
+ *   registry, set (log level, state and credentials
  *   mount sources), enable, an sshfs volume used by two `--network none` containers,
  *   disable refused while volumes exist, forced disable/enable, upgrade to a pushed :v2,
  *   a dockerd restart; volumes and data survive each, and volgate's JSON log lines reach
@@ -28,18 +29,22 @@ import {
 } from "../support/dockerd.ts";
 import { tierCanRun, which } from "../support/prereq.ts";
 import { registryBinary, startRegistry, type TestRegistry } from "../support/registry.ts";
+import { buildPlugin, ROOTFS_TOOLS } from "../support/rootfs.ts";
 import { sshfsOptions, startSshd, type TestSshd, writeProfile } from "../support/sshd.ts";
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-const BUILD_SCRIPT = join(REPO, "rootfs-build", "build.sh");
+const PUSH_SCRIPT = join(REPO, "rootfs-build", "push.sh");
 
 const missing: string[] = [];
-if (process.getuid?.() !== 0) missing.push("root (debootstrap, dockerd, FUSE)");
+if (process.getuid?.() !== 0) missing.push("root (chroot, dockerd, FUSE)");
 if (!existsSync("/dev/fuse")) missing.push("/dev/fuse");
 if (dockerClient() === undefined) missing.push("docker (client)");
 if (registryBinary() === undefined) missing.push("docker-registry");
 if (!existsSync("/bin/busybox") && which("busybox") === undefined) missing.push("busybox (busybox-static)");
-const canRun = tierCanRun("e2e (managed plugin)", ["dockerd", "debootstrap", "sshd", "chroot"], missing);
+const canRun = tierCanRun("e2e (managed plugin)", ["dockerd", "sshd", ...ROOTFS_TOOLS], missing);
+
+/** What rootfs-build/build.sh enforces (VOLGATE_ROOTFS_MAX_MB's default). */
+const MAX_MB = 150;
 
 /** dockerd sends SIGTERM on disable and SIGKILLs after 10 s: volgate must be gone long before. */
 const DISABLE_LIMIT_MS = 2000;
@@ -88,6 +93,7 @@ describe.skipIf(!canRun)("managed plugin: build, registry, install, upgrade", ()
   const timings: Array<[string, number]> = [];
   const notes: string[] = [];
   let work: string;
+  let buildDir: string;
   let pluginDir: string;
   let sshd: TestSshd;
   let dockerd: Dockerd;
@@ -125,20 +131,17 @@ describe.skipIf(!canRun)("managed plugin: build, registry, install, upgrade", ()
   }
 
   beforeAll(async () => {
-    const distMain = join(REPO, "dist", "main.js");
-    if (!existsSync(distMain)) throw new Error(`${distMain} not found: npm run build first (npm test does)`);
+    const bundle = join(REPO, "dist", "bundle", "volgate.mjs");
+    if (!existsSync(bundle)) throw new Error(`${bundle} not found: npm run build first (npm test does)`);
     work = await mkdtemp(join(tmpdir(), "volgate-managed-"));
-    pluginDir = join(work, "plugin");
-    const built = await run("bash", [BUILD_SCRIPT], {
-      timeoutMs: 540_000, // inside the e2e hookTimeout (600 s); a cold build takes ~70 s
-      env: { ...process.env, VOLGATE_PLUGIN_DIR: pluginDir },
-    });
-    if (built.code !== 0)
-      throw new Error(`build.sh failed (${built.code}):\n${built.stdout}\n${built.stderr}`);
-    timings.push([/cached/.test(built.stdout) ? "build.sh (base cached)" : "build.sh (cold)", built.ms]);
-    const size = /rootfs: (\d+) MB/.exec(built.stdout)?.[1];
-    notes.push(`rootfs ${size} MB`);
-    expect(Number(size)).toBeLessThanOrEqual(250);
+    buildDir = join(work, "build");
+    for (const arch of ["amd64", "arm64"] as const) {
+      const built = await buildPlugin(arch, buildDir);
+      timings.push([`build.sh ${arch} (${built.cached ? "base cached" : "cold"})`, built.ms]);
+      notes.push(`rootfs ${arch} ${built.sizeMb} MB`);
+      expect(built.sizeMb).toBeLessThanOrEqual(MAX_MB);
+      if (arch === "amd64") pluginDir = built.dir;
+    }
 
     sshd = await startSshd();
     remoteBase = join(sshd.home, `volgate-managed-${process.pid}`);
@@ -195,8 +198,34 @@ describe.skipIf(!canRun)("managed plugin: build, registry, install, upgrade", ()
     if (work) await removeDirSafely(work);
   });
 
-  it("pushes the plugin to a registry and installs it from there", async () => {
-    ref = await publish("test", pluginDir);
+  it("pushes a tag per architecture (the plain tag is amd64) and installs it from the registry", async () => {
+    const pushed = await run("bash", [PUSH_SCRIPT, registry.host, "test"], {
+      timeoutMs: 540_000,
+      env: {
+        PATH: process.env.PATH,
+        HOME: work,
+        DOCKER_HOST: `unix://${dockerd.socket}`,
+        VOLGATE_BUILD_DIR: buildDir,
+      },
+    });
+    expect(pushed.code, `push.sh failed:\n${pushed.stdout}\n${pushed.stderr}`).toBe(0);
+    for (const m of pushed.stdout.matchAll(
+      /^push\.sh: (created|pushed) \S+\/volgate:(\S+) .*in ([\d.]+) s$/gm,
+    )) {
+      timings.push([
+        `plugin ${m[1] === "created" ? "create" : "push"} :${m[2]}`,
+        Math.round(Number(m[3]) * 1000),
+      ]);
+    }
+    const tags = await registry.api("/v2/volgate/tags/list");
+    expect([...tags.tags].sort()).toEqual(["test", "test-amd64", "test-arm64"]);
+    // Same plugin under :test and :test-amd64 (same rootfs layer), another under :test-arm64.
+    const layer = async (tag: string) =>
+      (await registry.api(`/v2/volgate/manifests/${tag}`)).layers[0].digest;
+    expect(await layer("test")).toBe(await layer("test-amd64"));
+    expect(await layer("test-arm64")).not.toBe(await layer("test-amd64"));
+
+    ref = `${registry.host}/volgate:test`;
     const installed = timed(
       "plugin install (from registry)",
       await docker(["plugin", "install", "--grant-all-permissions", "--disable", ref], 300_000),

@@ -16,7 +16,7 @@ import { call } from "../support/client.ts";
 import { tierCanRun } from "../support/prereq.ts";
 import { freePort } from "../support/sshd.ts";
 import { makePki } from "../support/tls.ts";
-import { DIST_MAIN, startVolgate, type Volgate } from "../support/volgate.ts";
+import { startVolgate, VOLGATE_BUNDLE, type Volgate } from "../support/volgate.ts";
 
 const exec = promisify(execFile);
 const canRun = tierCanRun("daemon", ["systemd-socket-activate", "openssl"]);
@@ -114,13 +114,13 @@ describe.runIf(canRun)("configuration and listening", () => {
   });
 
   it("prints every setting with --help", async () => {
-    const { stdout } = await exec(process.execPath, [DIST_MAIN, "--help"]);
+    const { stdout } = await exec(process.execPath, [VOLGATE_BUNDLE, "--help"]);
     expect(stdout).toContain("VOLGATE_MOUNT_TIMEOUT");
     expect(stdout).toContain("VOLGATE_ALLOW_INLINE_SECRETS");
   });
 
   it("refuses a bad setting with exit code 2 and says which", async () => {
-    const failed = await exec(process.execPath, [DIST_MAIN], {
+    const failed = await exec(process.execPath, [VOLGATE_BUNDLE], {
       env: { ...baseEnv(), VOLGATE_MOUNT_TIMEOUT: "99" },
     }).catch((e: { code: number; stderr: string }) => e);
     expect(failed).toMatchObject({
@@ -131,7 +131,7 @@ describe.runIf(canRun)("configuration and listening", () => {
 
   it("never listens on TCP without TLS unless told to", async () => {
     const env = { ...baseEnv(), VOLGATE_LISTEN: `tcp://127.0.0.1:${await freePort()}` };
-    const failed = await exec(process.execPath, [DIST_MAIN], { env }).catch(
+    const failed = await exec(process.execPath, [VOLGATE_BUNDLE], { env }).catch(
       (e: { code: number; stderr: string }) => e,
     );
     expect(failed).toMatchObject({
@@ -149,7 +149,7 @@ describe.runIf(canRun)("configuration and listening", () => {
         socket,
         ...Object.entries(baseEnv()).flatMap(([k, val]) => ["-E", `${k}=${val}`]),
         process.execPath,
-        DIST_MAIN,
+        VOLGATE_BUNDLE,
       ],
       {
         stdio: ["ignore", "pipe", "pipe"],
@@ -184,7 +184,7 @@ describe.runIf(canRun)("configuration and listening", () => {
       VOLGATE_TLS_KEY: pki.serverKey,
       VOLGATE_TLS_CA: pki.ca,
     };
-    const child = spawn(process.execPath, [DIST_MAIN], { env, stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(process.execPath, [VOLGATE_BUNDLE], { env, stdio: ["ignore", "pipe", "inherit"] });
     try {
       await new Promise<void>((resolve) => {
         child.stdout.on("data", (d: Buffer) => {

@@ -1,23 +1,20 @@
 /**
  * The whole daemon, driven over its socket like dockerd drives it, against a real kernel nfsd and
- * NFS client inside one guest kernel (UML, or QEMU where UML does not boot; see test/support/guest.ts). The tree is compiled to a
- * temp dir; in the guest a Node script starts `node dist/main.js` (json logs, every dir in guest
- * tmpfs), creates volumes in the three option forms, mounts, writes, SIGKILLs the daemon with
+ * NFS client inside one guest kernel (UML, or QEMU where UML does not boot; see test/support/guest.ts).
+ * The daemon bundle is copied to a temp dir; in the guest a Node script starts `node bundle/volgate.mjs`
+ * on the host's Node (json logs, every dir in guest tmpfs), creates volumes in the three option forms, mounts, writes, SIGKILLs the daemon with
  * volumes mounted and starts it again (live kernel mounts must be adopted, not mounted twice),
  * unmounts, removes, and checks the errors users see. It prints one `RESULT {json}` line per step;
  * the tests below assert on those.
  */
-import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { cp, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EXPORTS, type GuestResult, guestTierCanRun, NFS_SERVER, pickGuest } from "../support/guest.ts";
 
-const exec = promisify(execFile);
 const canRun = guestTierCanRun("nfs");
 const guest = canRun ? await pickGuest() : undefined;
 /** Deadlines and time bounds grow with the guest's slowness (QEMU TCG emulates every instruction). */
@@ -33,7 +30,7 @@ const V2 = "localform";
 const V3 = "shareform";
 
 /**
- * Runs in the guest as `node guest.mjs <dist dir>`. Plain JS in a String.raw: `${...}` below are
+ * Runs in the guest as `node guest.mjs <bundle dir>`. Plain JS in a String.raw: `${...}` below are
  * the host's constants; the guest code itself uses no template literals.
  */
 const GUEST_SCRIPT = String.raw`
@@ -44,7 +41,7 @@ import { Agent, request } from "node:http";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 
-const dist = process.argv[2];
+const bundle = process.argv[2];
 const SERVER = "${NFS_SERVER}";
 const EXPORT = "${EXPORTS.data}";
 const BIG_MB = ${BIG_MB};
@@ -99,7 +96,7 @@ function startDaemon(label) {
   agent.destroy();
   agent = new Agent({ keepAlive: true });
   const t0 = performance.now();
-  const child = spawn(process.execPath, [join(dist, "main.js")], {
+  const child = spawn(process.execPath, [join(bundle, "volgate.mjs")], {
     env: { ...process.env, VOLGATE_SOCKET: SOCKET, VOLGATE_ROOT: ROOT, VOLGATE_STATE_DIR: DIRS.state,
       VOLGATE_SECRETS_DIR: DIRS.secrets, VOLGATE_LOG_FORMAT: "json",
       // These cases watch the export's mount go with its last volume: no warm connections.
@@ -407,21 +404,18 @@ describe.runIf(guest)("volgate daemon over its socket, nfs in a guest kernel", (
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "volgate-nfs-daemon-"));
-    const dist = join(dir, "dist");
-    // Type errors elsewhere in the tree do not stop tsc from emitting; main.js must exist.
-    await exec(
-      join(REPO, "node_modules/.bin/tsc"),
-      ["-p", join(REPO, "tsconfig.build.json"), "--outDir", dist],
-      { cwd: REPO },
-    ).catch(() => {});
-    if (!existsSync(join(dist, "main.js"))) throw new Error("tsc did not emit main.js");
-    // dist/main.js imports fastify, pino, convict: resolve them from the repo (visible in the guest).
-    await symlink(join(REPO, "node_modules"), join(dir, "node_modules"));
+    const built = join(REPO, "dist", "bundle");
+    if (!existsSync(join(built, "volgate.mjs")))
+      throw new Error(`${built}/volgate.mjs is missing: npm run build`);
+    // The bundle needs no node_modules: a copy in the shared temp dir is all the guest needs.
+    const bundle = join(dir, "bundle");
+    await cp(built, bundle, { recursive: true });
     await writeFile(join(dir, "guest.mjs"), GUEST_SCRIPT);
     if (!guest) throw new Error("no guest");
     run = await guest.run({
-      script: `exec node ${join(dir, "guest.mjs")} ${dist}\n`,
-      // The guest's /tmp is its own: a checkout under it (CI's clone may be) must be shared for node_modules.
+      // The Node the suite runs on (the plugin's), not the guest PATH's /usr/bin/node.
+      script: `exec ${process.execPath} ${join(dir, "guest.mjs")} ${bundle}\n`,
+      // The guest's /tmp is its own: a checkout under it (CI's clone may be) must be shared for its Node.
       shares: REPO.startsWith(`${tmpdir()}/`) ? [dir, REPO] : [dir],
       timeoutMs: 240_000 * SCALE,
     });

@@ -21,6 +21,9 @@ export interface TestRegistry {
   readonly dir: string;
   readonly logFile: string;
   log(): Promise<string>;
+  /** GET a registry API path (`/v2/NAME/tags/list`, `/v2/NAME/manifests/TAG`) as parsed JSON. */
+  // biome-ignore lint/suspicious/noExplicitAny: registry API documents
+  api(path: string): Promise<any>;
   stop(): Promise<void>;
 }
 
@@ -30,6 +33,30 @@ export function registryBinary(): string | undefined {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Plugins are pushed with schema 2 manifests: ask for those, not the schema 1 fallback. */
+const MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json";
+
+function getJson(port: number, path: string): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: "127.0.0.1", port, path, method: "GET", headers: { Accept: MANIFEST_V2 }, timeout: 10_000 },
+      (res) => {
+        let body = "";
+        res.on("data", (d: Buffer) => {
+          body += d.toString();
+        });
+        res.on("end", () => {
+          if (res.statusCode !== 200) reject(new Error(`GET ${path}: ${res.statusCode} ${body}`));
+          else resolve(JSON.parse(body));
+        });
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error(`GET ${path}: no answer`)));
+    req.on("error", reject);
+    req.end();
+  });
+}
 
 /** The registry's API base answers 200 once it serves. */
 function apiAnswers(port: number): Promise<boolean> {
@@ -95,6 +122,7 @@ export async function startRegistry(options: { readyTimeoutMs?: number } = {}): 
     dir,
     logFile,
     log: readLog,
+    api: (path) => getJson(port, path),
     async stop() {
       await stopChild(child, 5000);
       await rm(dir, { recursive: true, force: true });

@@ -4,7 +4,8 @@
  *
  * s3rver knows one account, access key S3RVER / secret S3RVER; it does not verify
  * secrets (any secret passes), only an unknown access key id gets 403. Its paged
- * ListObjectsV2 needs Node's legacy OpenSSL provider on Node 20, hence NODE_OPTIONS.
+ * ListObjectsV2 encrypts its continuation token with DES, which OpenSSL 3 (Node 20 and 24)
+ * keeps in its legacy provider, hence NODE_OPTIONS.
  */
 import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";

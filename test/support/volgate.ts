@@ -1,5 +1,6 @@
 /**
- * The built daemon (dist/main.js) as a child process, the way an operator runs it on a host:
+ * The daemon bundle (dist/bundle/volgate.mjs, what the plugin and the host install ship) as a
+ * child process, the way an operator runs it on a host:
  * VOLGATE_* env, its socket, mount root, state and secrets dirs in a temp dir (or the socket in
  * /run/docker/plugins for legacy discovery), JSON logs captured and parsed for assertions.
  */
@@ -12,7 +13,10 @@ import { fileURLToPath } from "node:url";
 import { readState as readStateDir } from "../../src/state/load.ts";
 import { mountsUnder, removeDirSafely, run } from "./dockerd.ts";
 
-export const DIST_MAIN = resolve(dirname(fileURLToPath(import.meta.url)), "../../dist/main.js");
+export const VOLGATE_BUNDLE = resolve(
+  dirname(fileURLToPath(import.meta.url)),
+  "../../dist/bundle/volgate.mjs",
+);
 
 /** One parsed JSON log line (pino: level, time, msg, and the fields). */
 // biome-ignore lint/suspicious/noExplicitAny: tests inspect arbitrary log fields
@@ -68,8 +72,8 @@ export interface Volgate {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function startVolgate(options: VolgateOptions = {}): Promise<Volgate> {
-  if (!existsSync(DIST_MAIN)) {
-    throw new Error(`${DIST_MAIN} is missing: build it first (npx tsc -p tsconfig.build.json, or npm test)`);
+  if (!existsSync(VOLGATE_BUNDLE)) {
+    throw new Error(`${VOLGATE_BUNDLE} is missing: build it first (npm run build, or npm test)`);
   }
   const dir = await mkdtemp(join(tmpdir(), "volgate-daemon-"));
   const socket = options.socket ?? join(dir, "volgate.sock");
@@ -144,7 +148,7 @@ export async function startVolgate(options: VolgateOptions = {}): Promise<Volgat
   const launch = async (): Promise<number> => {
     const started = performance.now();
     const from = lines.length;
-    const [file, ...args] = [...(options.launcher ?? []), process.execPath, DIST_MAIN];
+    const [file, ...args] = [...(options.launcher ?? []), process.execPath, VOLGATE_BUNDLE];
     const c = spawn(file ?? process.execPath, args, { env, stdio: ["ignore", "pipe", "pipe"] });
     child = c;
     let pending = "";
