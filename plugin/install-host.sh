@@ -29,7 +29,7 @@ rm -rf /opt/volgate/dist /opt/volgate/node_modules /opt/volgate/package.json /op
   /opt/volgate/*.mjs /opt/volgate/*.LEGAL.txt
 install -D -m 0755 "$node_dir/bin/node" /opt/volgate/node/bin/node
 install -m 0644 "$node_dir/LICENSE" /opt/volgate/node/LICENSE
-cp dist/bundle/* README.md /opt/volgate/
+cp -r dist/bundle/. /opt/volgate/ && cp README.md /opt/volgate/
 install -d -m 0700 /etc/volgate /etc/volgate/credentials /var/lib/volgate
 install -d -m 0755 /run/docker/plugins
 

@@ -104,7 +104,7 @@ cp -a "$base/rootfs" "$new/rootfs"
 rootfs=$new/rootfs
 
 install -d -m 0755 "$rootfs/opt/volgate"
-cp "$bundle"/* "$rootfs/opt/volgate/"
+cp -r "$bundle"/. "$rootfs/opt/volgate/"
 
 bash "$here/check.sh" "$arch" "$rootfs" || die "the $arch rootfs does not pass its checks ($rootfs)"
 find "$rootfs/dev" -mindepth 1 -delete # dockerd mounts its own /dev
