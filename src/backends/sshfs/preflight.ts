@@ -162,6 +162,8 @@ export async function sshPreflight(
       );
       try {
         client.connect(config);
+        // ssh2 leaves Nagle on: each login step and SFTP request would wait ~40 ms for a delayed ACK.
+        client.setNoDelay(true);
       } catch (err) {
         reject(
           invalid(

@@ -5,9 +5,10 @@
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { chown, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { Socket } from "node:net";
 import { basename, join } from "node:path";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { Options } from "../../../src/backends/backend.ts";
 import { sshfsBackend } from "../../../src/backends/sshfs/index.ts";
 import { Deadline } from "../../../src/deadline.ts";
@@ -83,6 +84,18 @@ describe.skipIf(!canRun)("sshfs backend against a real sshd", () => {
       const dir = await sshfsBackend.preflight(spec, ctx, Deadline.after(10_000));
       console.log(`preflight (key): ${Date.now() - started} ms`);
       expect(dir).toBe(join(remote, "data").slice(1));
+    });
+
+    it("turns Nagle off on its socket: each login step and SFTP request would otherwise wait for a delayed ACK", async () => {
+      const spec = sshfsBackend.parse(opts({ credentials: "key", path: join(remote, "data") }));
+      const noDelay = vi.spyOn(Socket.prototype, "setNoDelay");
+      try {
+        await sshfsBackend.preflight(spec, ctx, Deadline.after(10_000));
+        expect(noDelay.mock.calls.length).toBeGreaterThan(0);
+        expect(noDelay.mock.calls.every(([on]) => on !== false)).toBe(true);
+      } finally {
+        noDelay.mockRestore();
+      }
     });
 
     it("logs in with a profile password, checks the profile's known_hosts, resolves a home-relative path", async () => {
