@@ -290,6 +290,27 @@ describe.skipIf(!canRun)("sshfs backend against a real sshd", () => {
       console.log(`mount (password): ${took} ms`);
     });
 
+    it("by default with a key: AES-GCM first where the CPU has AES, and several SSH connections", async () => {
+      const cpuAes = /^flags\s*:.*\baes\b/m.test(await readFile("/proc/cpuinfo", "utf8"));
+      const spec = sshfsBackend.parse(opts({ credentials: "key" }));
+      const target = await newTarget();
+      await sshfsBackend.mount(spec, targetAt(target), ctx, Deadline.after(20_000));
+      const [helper] = await sshfsFor(target);
+      const items = helper?.argv.at(-1)?.split(/(?<!\\),/) ?? [];
+      expect(items).toContain("max_conns=4");
+      const ciphers = items.find((i) => i.startsWith("Ciphers="));
+      if (cpuAes)
+        expect(ciphers).toMatch(/^Ciphers=aes128-gcm@openssh\.com\\,.*chacha20-poly1305@openssh\.com/);
+      else expect(ciphers).toBeUndefined();
+      // Files open at once spread over connections, each one more login at the server.
+      const logins = async () => (await sshd.log()).match(/Accepted publickey for /g)?.length ?? 0;
+      const before = await logins();
+      const dir = join(target, remote, "data");
+      await Promise.all([1, 2, 3, 4].map((n) => writeFile(join(dir, `conn-${n}`), Buffer.alloc(4 << 20, n))));
+      expect(await eventually(async () => (await logins()) > before)).toBe(true);
+      expect((await logins()) - before).toBeLessThanOrEqual(3);
+    });
+
     it("passes every tuning and session option to a real sshfs", async () => {
       const spec = sshfsBackend.parse(
         opts({
@@ -304,6 +325,7 @@ describe.skipIf(!canRun)("sshfs backend against a real sshd", () => {
           compression: "yes",
           cache: "no",
           max_conns: "2",
+          ciphers: "chacha20-poly1305@openssh.com,aes256-ctr",
         }),
       );
       const target = await newTarget();
@@ -315,7 +337,7 @@ describe.skipIf(!canRun)("sshfs backend against a real sshd", () => {
       expect([info.uid, info.gid, info.mode & 0o777]).toEqual([1234, 2345, 0o750]);
       const argv = (await sshfsFor(target))[0]?.argv.join(" ") ?? "";
       expect(argv).toContain(
-        "dir_cache=no,max_conns=2,ServerAliveInterval=5,ServerAliveCountMax=2,Compression=yes",
+        "dir_cache=no,max_conns=2,ServerAliveInterval=5,ServerAliveCountMax=2,Compression=yes,Ciphers=chacha20-poly1305@openssh.com\\,aes256-ctr",
       );
     });
 
