@@ -8,6 +8,7 @@ import { chown, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { Socket } from "node:net";
 import { basename, join } from "node:path";
 import { promisify } from "node:util";
+import { Client } from "ssh2";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { Options } from "../../../src/backends/backend.ts";
 import { sshfsBackend } from "../../../src/backends/sshfs/index.ts";
@@ -86,15 +87,20 @@ describe.skipIf(!canRun)("sshfs backend against a real sshd", () => {
       expect(dir).toBe(join(remote, "data").slice(1));
     });
 
-    it("turns Nagle off on its socket: each login step and SFTP request would otherwise wait for a delayed ACK", async () => {
+    it("turns Nagle off on its socket, and sends keepalives that carry ACKs the server's Nagle waits for", async () => {
       const spec = sshfsBackend.parse(opts({ credentials: "key", path: join(remote, "data") }));
       const noDelay = vi.spyOn(Socket.prototype, "setNoDelay");
+      const connect = vi.spyOn(Client.prototype, "connect");
       try {
         await sshfsBackend.preflight(spec, ctx, Deadline.after(10_000));
         expect(noDelay.mock.calls.length).toBeGreaterThan(0);
         expect(noDelay.mock.calls.every(([on]) => on !== false)).toBe(true);
+        const [config] = connect.mock.calls[0] ?? [];
+        expect(config?.keepaliveInterval).toBeLessThanOrEqual(20);
+        expect(config?.keepaliveCountMax).toBe(Number.POSITIVE_INFINITY);
       } finally {
         noDelay.mockRestore();
+        connect.mockRestore();
       }
     });
 
