@@ -9,7 +9,18 @@ export interface FakeEndpoint {
   readonly port: number;
   /** Every request line and header seen (HTTP only), to check nothing secret travelled. */
   readonly seen: string[];
+  /** TCP connections accepted so far. */
+  connections(): number;
   close(): Promise<void>;
+}
+
+/** Counts the TCP connections `server` accepts. */
+function counted(server: Server | HttpServer): () => number {
+  let accepted = 0;
+  server.on("connection", () => {
+    accepted++;
+  });
+  return () => accepted;
 }
 
 async function listen(server: Server | HttpServer): Promise<number> {
@@ -31,13 +42,16 @@ export async function fakeS3Endpoint(buckets: readonly string[]): Promise<FakeEn
     seen.push(`${req.method} ${req.url}`, ...Object.entries(req.headers).map(([k, v]) => `${k}: ${v}`));
     const bucket = (req.url ?? "").split("?")[0]?.split("/")[1] ?? "";
     const known = req.method === "HEAD" && buckets.includes(bucket);
-    res.writeHead(known ? 200 : 404, { "x-amz-bucket-region": "us-east-1" }).end();
+    // Content-Length as S3 sends it: without one, node's server closes the connection after a HEAD.
+    res.writeHead(known ? 200 : 404, { "x-amz-bucket-region": "us-east-1", "content-length": "0" }).end();
   });
-  return { port: await listen(server), seen, close: closing(server) };
+  const connections = counted(server);
+  return { port: await listen(server), seen, connections, close: closing(server) };
 }
 
 /** Accepts TCP connections and closes them: a reachable port for a reachability check. */
 export async function fakeTcpPort(): Promise<FakeEndpoint> {
   const server = createServer((socket) => socket.destroy());
-  return { port: await listen(server), seen: [], close: closing(server) };
+  const connections = counted(server);
+  return { port: await listen(server), seen: [], connections, close: closing(server) };
 }

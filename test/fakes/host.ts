@@ -65,6 +65,8 @@ export class FakeHost {
   /** Paths whose plain umount fails as busy. */
   readonly busy = new Set<string>();
   readonly helpers: FakeHelper[] = [];
+  /** What `sshfs --version` prints (the sshfs backend reads it once, for max_conns). */
+  sshfsVersion = "SSHFS version 3.7.3\nFUSE library version 3.14.0\n";
   /** How each started helper ends: exit with a code, killed (null). */
   private readonly exits = new Map<FakeHelper, (code: number | null) => void>();
   /** Directories a mount made appear in its target, removed when it goes. */
@@ -148,6 +150,7 @@ export class FakeHost {
       return ok;
     }
     if (file === "fakefs") return this.fakefs(args, target, options);
+    if (file === "sshfs" && args[0] === "--version") return { ...ok, stdout: this.sshfsVersion };
     throw new Error(`FakeHost: unexpected command ${file} ${args.join(" ")}`);
   }
 

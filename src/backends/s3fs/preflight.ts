@@ -2,7 +2,8 @@
  * The s3fs control plane, through the AWS SDK: HeadBucket (endpoint, credentials,
  * bucket, region) and the volume's "directory" (a `prefix/` marker object or any
  * object under it), created on request. Everything runs within the deadline; messages
- * say what failed and what to do, and never carry a secret.
+ * say what failed and what to do, and never carry a secret. Clients are reused (clients.ts);
+ * each call carries its own deadline as an AbortSignal.
  */
 import {
   HeadBucketCommand,
@@ -14,6 +15,7 @@ import {
 import type { Deadline } from "../../deadline.ts";
 import { invalid } from "../../errors.ts";
 import type { S3Access } from "./access.ts";
+import { ClientCache, type Lease } from "./clients.ts";
 import { explain, isNotFound } from "./failures.ts";
 
 interface PrefixCheck {
@@ -28,26 +30,32 @@ interface PrefixCheck {
 /** S3_IFDIR | 0755, the mode s3fs stores on a directory it makes itself. */
 const DIR_MODE = 0o40755;
 
-/** One S3 session bound to a deadline: every call aborts when it is over. */
+/** Clients outlive a call (clients.ts): built on first use of an endpoint and key. */
+const clients = new ClientCache(
+  (id) =>
+    new S3Client({
+      endpoint: id.endpoint,
+      region: id.region,
+      forcePathStyle: id.pathStyle,
+      credentials: { accessKeyId: id.accessKeyId, secretAccessKey: id.secretAccessKey },
+      maxAttempts: 2,
+      // Plain S3 semantics: many S3-compatible servers reject the newer default checksum headers.
+      requestChecksumCalculation: "WHEN_REQUIRED",
+      responseChecksumValidation: "WHEN_REQUIRED",
+    }),
+);
+
+/** One S3 session bound to a deadline: every call aborts when it is over (the client is shared). */
 class Session {
+  private readonly lease: Lease<S3Client>;
   private readonly client: S3Client;
 
   constructor(
     private readonly access: S3Access,
     private readonly deadline: Deadline,
   ) {
-    const ms = deadline.left();
-    this.client = new S3Client({
-      endpoint: access.endpoint,
-      region: access.region,
-      forcePathStyle: access.pathStyle,
-      credentials: { accessKeyId: access.accessKeyId, secretAccessKey: access.secretAccessKey },
-      maxAttempts: 2,
-      // Plain S3 semantics: many S3-compatible servers reject the newer default checksum headers.
-      requestChecksumCalculation: "WHEN_REQUIRED",
-      responseChecksumValidation: "WHEN_REQUIRED",
-      requestHandler: { connectionTimeout: ms, requestTimeout: ms },
-    });
+    this.lease = clients.lease(access);
+    this.client = this.lease.client;
   }
 
   async call<T>(what: string, run: (client: S3Client, signal: AbortSignal) => Promise<T>): Promise<T> {
@@ -72,7 +80,7 @@ class Session {
   }
 
   close(): void {
-    this.client.destroy();
+    this.lease.release();
   }
 }
 

@@ -3,7 +3,8 @@
  * session-shaping key; each volume is a directory inside it. Credentials come from a
  * profile (private_key or password) or, when the operator allows it, an inline password;
  * the password reaches sshfs only through stdin. Host keys are verified by default
- * against host_key, the profile's known_hosts, or <secretsDir>/known_hosts.
+ * against host_key, the profile's known_hosts, or <secretsDir>/known_hosts. Ciphers and the
+ * number of SSH connections follow the options or this machine's defaults (session.ts).
  */
 import { join } from "node:path";
 import { redact, VolgateError } from "../../errors.ts";
@@ -14,6 +15,7 @@ import { checkTargetFree, waitForMount } from "../supervise.ts";
 import { buildSshfsArgv } from "./argv.ts";
 import { knownHostsFile, resolveLogin } from "./login.ts";
 import { describeSshfs, parseSshfs, type SshfsSpec, sshfsConnectionKey } from "./options.ts";
+import { readHostFacts, sessionShape } from "./session.ts";
 
 export type { SshfsSpec } from "./options.ts";
 
@@ -64,10 +66,12 @@ export const sshfsBackend: Backend<SshfsSpec> = {
     if (!ctx.verifyHostKeys) {
       ctx.log.warn({ remote: describeSshfs(spec) }, "sshfs mount without host key verification");
     }
+    const session = sessionShape(spec.tuning, login.auth.kind, await readHostFacts(ctx));
     const argv = buildSshfsArgv({
       spec,
       target,
       auth: login.auth.kind === "key" ? { kind: "key", identityFile: login.auth.path } : { kind: "password" },
+      session,
       ...(ctx.verifyHostKeys && { knownHostsFile: await knownHostsFile(spec, login, ctx, id) }),
       verifyHostKeys: ctx.verifyHostKeys,
     });
@@ -85,6 +89,9 @@ export const sshfsBackend: Backend<SshfsSpec> = {
       await unmountPath(ctx, target).catch(() => {});
       throw withHint(err);
     }
-    ctx.log.info({ remote: describeSshfs(spec), target, pid: helper.pid }, "sshfs connection mounted");
+    ctx.log.info(
+      { remote: describeSshfs(spec), target, pid: helper.pid, ...session },
+      "sshfs connection mounted",
+    );
   },
 };

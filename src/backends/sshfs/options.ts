@@ -20,6 +20,7 @@ import {
   refusedByName,
 } from "../options.ts";
 import { parseHostKeys } from "./known-hosts.ts";
+import { parseCiphers } from "./session.ts";
 
 interface SshfsTuning {
   readonly reconnect: boolean;
@@ -28,8 +29,10 @@ interface SshfsTuning {
   readonly compression: boolean;
   /** sshfs dir_cache; undefined keeps sshfs's default (on). */
   readonly cache?: boolean;
-  /** Parallel SSH connections (sshfs max_conns); undefined = 1. Not with password logins. */
+  /** Parallel SSH connections (sshfs max_conns); undefined: the default (session.ts). Not with password logins. */
   readonly maxConns?: number;
+  /** ssh ciphers, preferred first; undefined: the default (session.ts). */
+  readonly ciphers?: readonly string[];
 }
 
 export interface SshfsSpec extends Spec {
@@ -54,6 +57,7 @@ const TUNING = [
   "compression",
   "cache",
   "max_conns",
+  "ciphers",
 ];
 const SSHFS_OPTIONS: readonly string[] = [
   ...COMMON_OPTIONS,
@@ -181,6 +185,7 @@ export function parseSshfs(opts: Options): SshfsSpec {
       compression: parseBool("compression", opts.compression, false),
       ...(cache !== undefined && { cache: parseBool("cache", cache, true) }),
       ...(max !== undefined && { maxConns: parseIntRange("max_conns", max, 1, 16) }),
+      ...(opts.ciphers !== undefined && { ciphers: parseCiphers(opts.ciphers) }),
     },
   };
 }

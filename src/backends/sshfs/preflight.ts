@@ -11,6 +11,9 @@ import { hostForUrl } from "../options.ts";
 import { fingerprint, type HostKeyMatch, NO_KNOWN_HOSTS } from "./known-hosts.ts";
 import { type RemoteDir, resolveRemoteDir } from "./remote-dir.ts";
 
+/** How often the login sends a keepalive during the check, so the server's ACK wait is short. */
+const ACK_CARRIER_MS = 10;
+
 /** The key type named inside an SSH public key blob. */
 function blobType(blob: Buffer): string {
   if (blob.length < 4) return "unknown";
@@ -138,6 +141,12 @@ export async function sshPreflight(
     port: login.port,
     username: login.user,
     readyTimeout: deadline.left(),
+    // sshd leaves Nagle on for a session without a tty: right after the login it sends small
+    // messages (host keys, key options) and holds its next answer until we ACK them, which our
+    // kernel delays ~40 ms when we have nothing to send. A keepalive now and then carries that ACK
+    // (measured on loopback: median 74 -> 43 ms); the deadline, not the count, ends a dead server.
+    keepaliveInterval: ACK_CARRIER_MS,
+    keepaliveCountMax: Number.POSITIVE_INFINITY,
     hostVerifier: verify,
     ...(algorithms.length > 0 && { algorithms: { serverHostKey: algorithms } }),
     ...("privateKey" in login.auth
@@ -162,6 +171,8 @@ export async function sshPreflight(
       );
       try {
         client.connect(config);
+        // ssh2 leaves Nagle on: each login step and SFTP request would wait ~40 ms for a delayed ACK.
+        client.setNoDelay(true);
       } catch (err) {
         reject(
           invalid(

@@ -29,40 +29,43 @@ const statOf = (sftp: Sftp, p: string) =>
 
 /**
  * The real absolute path of the volume's directory; creates missing components when asked.
- * `where` names the server in messages.
+ * `where` names the server in messages. An existing absolute path costs two requests (realpath,
+ * stat): each is a round trip to the server.
  */
 export async function resolveRemoteDir(sftp: Sftp, dir: RemoteDir, where: string): Promise<string> {
-  const home = await realpath(sftp, ".");
-  const joined = posix.normalize(posix.isAbsolute(dir.path) ? dir.path : posix.join(home, dir.path));
-  const wanted = joined.replace(/\/+$/, "") || "/";
-  const existing = await realpath(sftp, wanted).then(
-    async (real) => ((await statOf(sftp, real)) ? real : undefined),
+  const joined = posix.isAbsolute(dir.path) ? dir.path : posix.join(await realpath(sftp, "."), dir.path);
+  const wanted = posix.normalize(joined).replace(/\/+$/, "") || "/";
+  const found = await realpath(sftp, wanted).then(
+    async (real) => {
+      const info = await statOf(sftp, real);
+      return info && { real, info };
+    },
     (err: unknown) => {
       if (codeOf(err) === NO_SUCH_FILE) return undefined;
       throw err;
     },
   );
-  let real = existing;
-  if (real === undefined) {
-    if (!dir.create) {
-      throw invalid(
-        `remote directory ${wanted} does not exist on ${where}: create it or pass -o create=true`,
-      );
-    }
-    let prefix = "/";
-    for (const part of wanted.split("/").filter((p) => p !== "")) {
-      prefix = posix.join(prefix, part);
-      if (await statOf(sftp, prefix)) continue;
-      await call<void>((cb) => sftp.mkdir(prefix, (err) => cb(err, undefined))).catch((err: unknown) => {
-        const why = codeOf(err) === PERMISSION_DENIED ? "permission denied" : messageOf(err);
-        throw backendError(`cannot create remote directory ${prefix} on ${where}: ${why}`);
-      });
-    }
-    real = await realpath(sftp, wanted);
-  }
-  const info = await statOf(sftp, real);
+  const { real, info } = found ?? (await makeDir(sftp, dir, wanted, where));
   if (!info?.isDirectory()) {
     throw invalid(`remote path ${real} on ${where} is not a directory: point path at a directory`);
   }
   return real;
+}
+
+/** Make each missing component of `wanted` (with create=true), then resolve it. */
+async function makeDir(sftp: Sftp, dir: RemoteDir, wanted: string, where: string) {
+  if (!dir.create) {
+    throw invalid(`remote directory ${wanted} does not exist on ${where}: create it or pass -o create=true`);
+  }
+  let prefix = "/";
+  for (const part of wanted.split("/").filter((p) => p !== "")) {
+    prefix = posix.join(prefix, part);
+    if (await statOf(sftp, prefix)) continue;
+    await call<void>((cb) => sftp.mkdir(prefix, (err) => cb(err, undefined))).catch((err: unknown) => {
+      const why = codeOf(err) === PERMISSION_DENIED ? "permission denied" : messageOf(err);
+      throw backendError(`cannot create remote directory ${prefix} on ${where}: ${why}`);
+    });
+  }
+  const real = await realpath(sftp, wanted);
+  return { real, info: await statOf(sftp, real) };
 }

@@ -159,6 +159,41 @@ describe.skipIf(!canRun)("s3fs backend against s3rver", () => {
       expect(elapsed).toBeLessThan(3000);
     });
 
+    it("keeps each call's own deadline on a client it reuses", async () => {
+      const port = await silent.open();
+      const spec = s3fsBackend.parse(opts({ endpoint: `http://127.0.0.1:${port}` }));
+      for (const ms of [1500, 600]) {
+        const started = Date.now();
+        const err = await failure(s3fsBackend.preflight(spec, ctx, Deadline.after(ms)));
+        const elapsed = Date.now() - started;
+        expect(err.kind).toBe("timeout");
+        expect(elapsed).toBeGreaterThanOrEqual(ms - 100);
+        expect(elapsed).toBeLessThan(ms + 1000);
+      }
+    });
+
+    // s3rver checks the access key, not the signature: a rotated secret alone is covered by the unit tests.
+    it("uses rotated keys on the next call", async () => {
+      await writeProfile(secretsDir, "rotating", {
+        access_key_id: s3.accessKeyId,
+        secret_access_key: s3.secretAccessKey,
+      });
+      const spec = s3fsBackend.parse(opts({ credentials: "rotating", prefix: "existing" }));
+      expect(await s3fsBackend.preflight(spec, ctx, Deadline.after(10_000))).toBe("existing");
+      await writeProfile(secretsDir, "rotating", {
+        access_key_id: "AKIAROTATED",
+        secret_access_key: "not-the-secret-41",
+      });
+      const err = await failure(s3fsBackend.preflight(spec, ctx, Deadline.after(10_000)));
+      expect(err.message).toMatch(/credentials profile "rotating"/);
+      expect(err.message).not.toContain("not-the-secret-41");
+      await writeProfile(secretsDir, "rotating", {
+        access_key_id: s3.accessKeyId,
+        secret_access_key: s3.secretAccessKey,
+      });
+      expect(await s3fsBackend.preflight(spec, ctx, Deadline.after(10_000))).toBe("existing");
+    });
+
     it("stops when the request is aborted", async () => {
       const port = await silent.open();
       const spec = s3fsBackend.parse(opts({ endpoint: `http://127.0.0.1:${port}` }));

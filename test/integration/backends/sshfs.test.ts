@@ -5,9 +5,11 @@
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { chown, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { Socket } from "node:net";
 import { basename, join } from "node:path";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Client } from "ssh2";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { Options } from "../../../src/backends/backend.ts";
 import { sshfsBackend } from "../../../src/backends/sshfs/index.ts";
 import { Deadline } from "../../../src/deadline.ts";
@@ -83,6 +85,23 @@ describe.skipIf(!canRun)("sshfs backend against a real sshd", () => {
       const dir = await sshfsBackend.preflight(spec, ctx, Deadline.after(10_000));
       console.log(`preflight (key): ${Date.now() - started} ms`);
       expect(dir).toBe(join(remote, "data").slice(1));
+    });
+
+    it("turns Nagle off on its socket, and sends keepalives that carry ACKs the server's Nagle waits for", async () => {
+      const spec = sshfsBackend.parse(opts({ credentials: "key", path: join(remote, "data") }));
+      const noDelay = vi.spyOn(Socket.prototype, "setNoDelay");
+      const connect = vi.spyOn(Client.prototype, "connect");
+      try {
+        await sshfsBackend.preflight(spec, ctx, Deadline.after(10_000));
+        expect(noDelay.mock.calls.length).toBeGreaterThan(0);
+        expect(noDelay.mock.calls.every(([on]) => on !== false)).toBe(true);
+        const [config] = connect.mock.calls[0] ?? [];
+        expect(config?.keepaliveInterval).toBeLessThanOrEqual(20);
+        expect(config?.keepaliveCountMax).toBe(Number.POSITIVE_INFINITY);
+      } finally {
+        noDelay.mockRestore();
+        connect.mockRestore();
+      }
     });
 
     it("logs in with a profile password, checks the profile's known_hosts, resolves a home-relative path", async () => {
@@ -277,6 +296,27 @@ describe.skipIf(!canRun)("sshfs backend against a real sshd", () => {
       console.log(`mount (password): ${took} ms`);
     });
 
+    it("by default with a key: AES-GCM first where the CPU has AES, and several SSH connections", async () => {
+      const cpuAes = /^flags\s*:.*\baes\b/m.test(await readFile("/proc/cpuinfo", "utf8"));
+      const spec = sshfsBackend.parse(opts({ credentials: "key" }));
+      const target = await newTarget();
+      await sshfsBackend.mount(spec, targetAt(target), ctx, Deadline.after(20_000));
+      const [helper] = await sshfsFor(target);
+      const items = helper?.argv.at(-1)?.split(/(?<!\\),/) ?? [];
+      expect(items).toContain("max_conns=4");
+      const ciphers = items.find((i) => i.startsWith("Ciphers="));
+      if (cpuAes)
+        expect(ciphers).toMatch(/^Ciphers=aes128-gcm@openssh\.com\\,.*chacha20-poly1305@openssh\.com/);
+      else expect(ciphers).toBeUndefined();
+      // Files open at once spread over connections, each one more login at the server.
+      const logins = async () => (await sshd.log()).match(/Accepted publickey for /g)?.length ?? 0;
+      const before = await logins();
+      const dir = join(target, remote, "data");
+      await Promise.all([1, 2, 3, 4].map((n) => writeFile(join(dir, `conn-${n}`), Buffer.alloc(4 << 20, n))));
+      expect(await eventually(async () => (await logins()) > before)).toBe(true);
+      expect((await logins()) - before).toBeLessThanOrEqual(3);
+    });
+
     it("passes every tuning and session option to a real sshfs", async () => {
       const spec = sshfsBackend.parse(
         opts({
@@ -291,6 +331,7 @@ describe.skipIf(!canRun)("sshfs backend against a real sshd", () => {
           compression: "yes",
           cache: "no",
           max_conns: "2",
+          ciphers: "chacha20-poly1305@openssh.com,aes256-ctr",
         }),
       );
       const target = await newTarget();
@@ -302,7 +343,7 @@ describe.skipIf(!canRun)("sshfs backend against a real sshd", () => {
       expect([info.uid, info.gid, info.mode & 0o777]).toEqual([1234, 2345, 0o750]);
       const argv = (await sshfsFor(target))[0]?.argv.join(" ") ?? "";
       expect(argv).toContain(
-        "dir_cache=no,max_conns=2,ServerAliveInterval=5,ServerAliveCountMax=2,Compression=yes",
+        "dir_cache=no,max_conns=2,ServerAliveInterval=5,ServerAliveCountMax=2,Compression=yes,Ciphers=chacha20-poly1305@openssh.com\\,aes256-ctr",
       );
     });
 

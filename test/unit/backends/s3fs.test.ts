@@ -379,6 +379,21 @@ describe("mount through a fake runner", () => {
       .find((o) => o.startsWith("passwd_file="))
       ?.slice(12) ?? "";
 
+  it("keeps one S3 client per endpoint and key: checks on the next Create or Mount reuse its connection", async () => {
+    const own = await fakeS3Endpoint(["media-files"]);
+    try {
+      const host = new FakeHost();
+      const ctx = host.context({ log, secretsDir, workDir: root });
+      const spec = parse({ ...base, prefix: "", endpoint: `http://127.0.0.1:${own.port}` });
+      for (let i = 0; i < 3; i++)
+        expect(await s3fsBackend.preflight(spec, ctx, Deadline.after(2000))).toBe("");
+      expect(own.seen.filter((l) => l.startsWith("HEAD /media-files"))).toHaveLength(3);
+      expect(own.connections()).toBe(1);
+    } finally {
+      await own.close();
+    }
+  });
+
   describe("the s3fs command line", () => {
     it("mounts the bucket root in the foreground, with our passwd file and nosuid,nodev", async () => {
       const { target, helper } = await fakeMachine().mount(base);

@@ -8,9 +8,10 @@ import { mkdir, mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import type { Options } from "../../../src/backends/backend.ts";
 import { type SshfsSpec, sshfsBackend } from "../../../src/backends/sshfs/index.ts";
+import { type HostFacts, readHostFacts } from "../../../src/backends/sshfs/session.ts";
 import { Deadline } from "../../../src/deadline.ts";
 import { VolgateError } from "../../../src/errors.ts";
 import { FakeHost, type Fault } from "../../fakes/host.ts";
@@ -19,6 +20,19 @@ import { KEY, OTHER, RSA } from "../../fixtures/host-keys.ts";
 import { failure, refusal } from "../../support/expect-error.ts";
 import { targetAt } from "../../support/machine.ts";
 import { writeProfile } from "../../support/profile.ts";
+
+/** This machine's CPU does not decide what the tests see: each case says what the host offers. */
+vi.mock("../../../src/backends/sshfs/session.ts", async (original) => ({
+  ...(await original<typeof import("../../../src/backends/sshfs/session.ts")>()),
+  readHostFacts: vi.fn(),
+}));
+const offering = (facts: HostFacts) => vi.mocked(readHostFacts).mockResolvedValue(facts);
+const MODERN: HostFacts = { aes: true, sshfsVersion: "3.7.3" };
+offering(MODERN);
+
+/** The Ciphers item when AES-GCM comes first. */
+const AES_FIRST =
+  "Ciphers=aes128-gcm@openssh.com\\,aes256-gcm@openssh.com\\,chacha20-poly1305@openssh.com\\,aes128-ctr\\,aes192-ctr\\,aes256-ctr";
 
 const base: Options = { host: "files.example.com", user: "backup" };
 const parse = (o: Options) => sshfsBackend.parse(o);
@@ -56,6 +70,7 @@ describe("parse", () => {
       compression: "yes",
       cache: "no",
       max_conns: "4",
+      ciphers: "chacha20-poly1305@openssh.com, aes256-gcm@openssh.com",
     });
     expect(spec).toEqual({
       host: "files.example.com",
@@ -79,6 +94,7 @@ describe("parse", () => {
         compression: true,
         cache: false,
         maxConns: 4,
+        ciphers: ["chacha20-poly1305@openssh.com", "aes256-gcm@openssh.com"],
       },
     });
   });
@@ -149,7 +165,7 @@ describe("parse", () => {
 
   it("refuses unknown options, listing what is allowed", () => {
     expect(parseError({ ...base, follow_symlinks: "" }).message).toBe(
-      'option "follow_symlinks" not allowed for backend sshfs; allowed: ServerAliveCountMax, ServerAliveInterval, allow_other, cache, compression, create, credentials, gid, host, host_key, max_conns, password, path, port, reconnect, ro, sshcmd, uid, umask, user',
+      'option "follow_symlinks" not allowed for backend sshfs; allowed: ServerAliveCountMax, ServerAliveInterval, allow_other, cache, ciphers, compression, create, credentials, gid, host, host_key, max_conns, password, path, port, reconnect, ro, sshcmd, uid, umask, user',
     );
     expect(parseError({ ...base, serveraliveinterval: "5" }).message).toMatch(
       /"serveraliveinterval" not allowed/,
@@ -232,6 +248,12 @@ describe("parse", () => {
     ["max_conns", "0"],
     ["max_conns", "17"],
     ["max_conns", "2,ssh_command=x"],
+    ["ciphers", "aes128-ctr,ProxyCommand=x"],
+    ["ciphers", "aes128-ctr\\,ProxyCommand=x"],
+    ["ciphers", "3des-cbc"],
+    ["ciphers", "none"],
+    ["ciphers", ""],
+    ["ciphers", "aes128-ctr,aes128-ctr"],
     ["compression", "yes,ProxyCommand=x"],
     ["reconnect", "sometimes"],
     ["cache", "yes,ssh_command=sh"],
@@ -289,6 +311,8 @@ describe("connectionKey and describe", () => {
     { compression: "yes" },
     { cache: "no" },
     { max_conns: "2" },
+    { max_conns: "4" },
+    { ciphers: "aes128-gcm@openssh.com" },
   ])("changes with %j", (o) => {
     expect(key(o)).not.toBe(key({}));
   });
@@ -338,15 +362,20 @@ describe("the sshfs command line, as mount starts it on the fake host", () => {
 
   /** The remote root in the foreground, no ssh config file, then the -o list. */
   const head = ["-f", "backup@files.example.com:/", "/mnt/volgate/conns/abc", "-F", "/dev/null", "-o"];
-  /** The -o items before Port= with the default options and verified host keys. */
-  const sessionOptions = () => [
+  /**
+   * The -o items before Port= with the default options and verified host keys, on a host with AES
+   * and sshfs 3.7: four connections for a key login, one for a password.
+   */
+  const sessionOptions = (login: "key" | "password") => [
     "nosuid",
     "nodev",
     "allow_other",
     "idmap=user",
     "reconnect",
+    ...(login === "key" ? ["max_conns=4"] : []),
     "ServerAliveInterval=15",
     "ServerAliveCountMax=3",
+    AES_FIRST,
     "StrictHostKeyChecking=yes",
     `UserKnownHostsFile=${work}/sshfs-abc.known_hosts`,
     "GlobalKnownHostsFile=/dev/null",
@@ -358,7 +387,7 @@ describe("the sshfs command line, as mount starts it on the fake host", () => {
     expect((await started(withKey)).args).toEqual([
       ...head,
       [
-        ...sessionOptions(),
+        ...sessionOptions("key"),
         "Port=22",
         `IdentityFile=${secretsDir}/nas/private_key`,
         "IdentitiesOnly=yes",
@@ -376,7 +405,7 @@ describe("the sshfs command line, as mount starts it on the fake host", () => {
     expect(helper.args.slice(0, 6)).toEqual(head);
     expect(helper.args[6]).toBe(
       [
-        ...sessionOptions(),
+        ...sessionOptions("password"),
         "Port=2222",
         "password_stdin",
         "PubkeyAuthentication=no",
@@ -407,13 +436,59 @@ describe("the sshfs command line, as mount starts it on the fake host", () => {
       compression: "yes",
       cache: "no",
       max_conns: "4",
+      ciphers: "aes128-ctr",
       ServerAliveInterval: "0",
     });
     const o = helper.args[6];
     expect(o).toMatch(
-      /^nosuid,nodev,uid=1000,gid=100,umask=0027,idmap=user,dir_cache=no,max_conns=4,ServerAliveInterval=0,ServerAliveCountMax=3,Compression=yes,StrictHostKeyChecking=yes,/,
+      /^nosuid,nodev,uid=1000,gid=100,umask=0027,idmap=user,dir_cache=no,max_conns=4,ServerAliveInterval=0,ServerAliveCountMax=3,Compression=yes,Ciphers=aes128-ctr,StrictHostKeyChecking=yes,/,
     );
     expect(o).not.toMatch(/reconnect|allow_other/);
+  });
+
+  describe("the data path: ciphers and connections", () => {
+    /** The -o items, split where FUSE splits them: on commas not escaped. */
+    const items = async (o: Options) => (await started(o)).args[6]?.split(/(?<!\\),/) ?? [];
+    const ciphersOf = (list: string[]) => list.find((i) => i.startsWith("Ciphers="));
+    const connsOf = (list: string[]) => list.find((i) => i.startsWith("max_conns="));
+    beforeEach(() => {
+      offering(MODERN);
+    });
+
+    it("prefers AES-GCM when the CPU has AES, keeping chacha20-poly1305 and the rest of ssh's default set", async () => {
+      expect(ciphersOf(await items(withKey))).toBe(AES_FIRST);
+      offering({ ...MODERN, aes: false });
+      expect(ciphersOf(await items(withKey))).toBeUndefined(); // ssh's own order: chacha20-poly1305 first
+    });
+
+    it("opens four SSH connections for a key login and one for a password (sshfs sends it to one only)", async () => {
+      expect(connsOf(await items(withKey))).toBe("max_conns=4");
+      expect(connsOf(await items({ password: "pw-inline-1", host_key: KEY }))).toBeUndefined();
+    });
+
+    it("keeps one connection where sshfs has no max_conns (before 3.7), and says so when asked for more", async () => {
+      offering({ aes: true, sshfsVersion: "3.6.0" });
+      expect(connsOf(await items(withKey))).toBeUndefined();
+      expect(connsOf(await items({ ...withKey, max_conns: "1" }))).toBe("max_conns=1");
+      await expect(started({ ...withKey, max_conns: "2" })).rejects.toThrow(
+        "max_conns needs sshfs 3.7 or later, and this host has sshfs 3.6.0: drop max_conns",
+      );
+    });
+
+    it("lets the volume choose both", async () => {
+      const chosen = await items({
+        ...withKey,
+        ciphers: "chacha20-poly1305@openssh.com,aes128-ctr",
+        max_conns: "2",
+      });
+      expect(ciphersOf(chosen)).toBe("Ciphers=chacha20-poly1305@openssh.com\\,aes128-ctr");
+      expect(connsOf(chosen)).toBe("max_conns=2");
+      offering({ ...MODERN, aes: false });
+      expect(ciphersOf(await items({ ...withKey, ciphers: "aes256-gcm@openssh.com" }))).toBe(
+        "Ciphers=aes256-gcm@openssh.com",
+      );
+      expect(connsOf(await items({ ...withKey, max_conns: "1" }))).toBe("max_conns=1");
+    });
   });
 
   it("brackets IPv6 hosts", async () => {
