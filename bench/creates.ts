@@ -3,35 +3,44 @@
  * (journal + snapshot on this disk), with the fake backend so the preflight costs nothing: what is
  * measured is the daemon's own cost per Create, and whether it grows with the number of volumes.
  */
-import { rm } from "node:fs/promises";
 import { create, serve } from "../test/support/served.ts";
 import { rawClient } from "./raw-client.ts";
-
-const COUNT = Number(process.env.BENCH_CREATES ?? 10_000);
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
 }
 
-const s = await serve();
-const client = await rawClient(s.socket);
-const samples: number[] = [];
-const started = performance.now();
-for (let i = 0; i < COUNT; i++) {
-  const t = performance.now();
-  const answer = await client.call("/VolumeDriver.Create", create(`bench-${i}`));
-  samples.push(performance.now() - t);
-  if (answer.status !== 200) throw new Error(`Create bench-${i}: ${answer.body}`);
+/** `count` Creates in a row; the total and the p50 of the first and the last tenth. */
+export async function createTrend(count: number): Promise<{ totalS: number; first: number; last: number }> {
+  const s = await serve();
+  const client = await rawClient(s.socket);
+  const samples: number[] = [];
+  const started = performance.now();
+  try {
+    for (let i = 0; i < count; i++) {
+      const t = performance.now();
+      const answer = await client.call("/VolumeDriver.Create", create(`bench-${i}`));
+      samples.push(performance.now() - t);
+      if (answer.status !== 200) throw new Error(`Create bench-${i}: ${answer.body}`);
+    }
+  } finally {
+    client.close();
+    await s.close();
+  }
+  const tenth = Math.max(1, Math.floor(count / 10));
+  return {
+    totalS: (performance.now() - started) / 1000,
+    first: median(samples.slice(0, tenth)),
+    last: median(samples.slice(-tenth)),
+  };
 }
-const totalS = (performance.now() - started) / 1000;
-const tenth = Math.max(1, Math.floor(COUNT / 10));
-const first = median(samples.slice(0, tenth));
-const last = median(samples.slice(-tenth));
-client.close();
-await s.close();
-await rm(s.dir, { recursive: true, force: true });
-console.log(`${COUNT} Creates (fake backend, real state store): ${totalS.toFixed(2)} s in all`);
-console.log(
-  `  p50 first 10%: ${first.toFixed(3)} ms, last 10%: ${last.toFixed(3)} ms, ratio ${(last / first).toFixed(2)} (target: under 15 s, ratio <= 1.2)`,
-);
+
+export function describeTrend(count: number, r: { totalS: number; first: number; last: number }): string {
+  return `${count} Creates (fake backend, real state store): ${r.totalS.toFixed(2)} s; p50 first 10% ${r.first.toFixed(3)} ms, last 10% ${r.last.toFixed(3)} ms, ratio ${(r.last / r.first).toFixed(2)} (targets: under 15 s, ratio <= 1.2)`;
+}
+
+if (import.meta.main) {
+  const count = Number(process.env.BENCH_CREATES ?? 10_000);
+  console.log(describeTrend(count, await createTrend(count)));
+}

@@ -8,11 +8,13 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createTrend, describeTrend } from "./creates.ts";
+import { getLoad, type LoadResult } from "./load.ts";
 import { type RawClient, rawClient } from "./raw-client.ts";
 
 /** The flags volgate is launched with in production (plugin/config.json, volgate.service). */
 const NODE_FLAGS = (
-  process.env.VOLGATE_NODE_FLAGS ?? "--max-semi-space-size=1 --optimize-for-size --no-maglev"
+  process.env.VOLGATE_NODE_FLAGS ?? "--max-semi-space-size=1 --optimize-for-size --no-maglev --no-sparkplug --single-threaded"
 )
   .split(" ")
   .filter(Boolean);
@@ -139,3 +141,69 @@ for (const count of [1000, 10_000]) {
     );
   }
 }
+
+/** The null plugin (bench/null-plugin.ts) on its own socket, ready to answer. */
+async function startNull(dir: string, count: number): Promise<{ child: ChildProcess; socket: string }> {
+  const socket = join(dir, "null.sock");
+  const child = spawn(process.execPath, ["bench/null-plugin.ts", socket, String(count)], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.once("exit", (code) => reject(new Error(`null plugin exited with ${code}`)));
+    child.stdout?.once("data", () => resolve());
+  });
+  return { child, socket };
+}
+
+const stop = async (child: ChildProcess) => {
+  child.kill("SIGTERM");
+  if (child.exitCode === null) await new Promise((r) => child.once("exit", r));
+};
+
+/**
+ * Get under load at 10,000 volumes, volgate and the null plugin in turn, three rounds each
+ * (interleaved, so both meet the same machine), medians; and start to listening, five starts.
+ */
+async function versusNull(count: number) {
+  const dir = await mkdtemp(join(tmpdir(), "volgate-bench-"));
+  const rounds: Array<{ volgate: LoadResult; floor: LoadResult }> = [];
+  const starts: number[] = [];
+  try {
+    await mkdir(join(dir, "state"), { recursive: true });
+    const volumes = Array.from({ length: count }, (_, i) => volume(i));
+    await writeFile(join(dir, "state", "state.json"), JSON.stringify({ version: 1, volumes }), {
+      mode: 0o600,
+    });
+    for (let round = 0; round < 5; round++) {
+      const daemon = await startDaemon(dir);
+      starts.push(daemon.listenMs);
+      if (round < 3) {
+        await getLoad(join(dir, "volgate.sock"), count, 16, 1000); // warm (JIT)
+        const volgate = await getLoad(join(dir, "volgate.sock"), count);
+        await stop(daemon.child);
+        const floor = await startNull(dir, count);
+        await getLoad(floor.socket, count, 16, 1000);
+        rounds.push({ volgate, floor: await getLoad(floor.socket, count) });
+        await stop(floor.child);
+      } else await stop(daemon.child);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  const mid = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
+  const rate = mid(rounds.map((r) => r.volgate.rate));
+  const floorRate = mid(rounds.map((r) => r.floor.rate));
+  const p99 = mid(rounds.map((r) => r.volgate.p99));
+  console.log(
+    `\nGet, 16 in flight, ${count} volumes (medians of 3 interleaved rounds):\n` +
+      `  volgate     ${rate.toFixed(0).padStart(7)}/s  p50 ${mid(rounds.map((r) => r.volgate.p50)).toFixed(3)} ms  p99 ${p99.toFixed(3)} ms\n` +
+      `  null plugin ${floorRate.toFixed(0).padStart(7)}/s  p50 ${mid(rounds.map((r) => r.floor.p50)).toFixed(3)} ms  p99 ${mid(rounds.map((r) => r.floor.p99)).toFixed(3)} ms\n` +
+      `  volgate / null: ${(rate / floorRate).toFixed(2)} (target >= 0.9)`,
+  );
+  console.log(
+    `start to listening with ${count} volumes, 5 starts: ${starts.map((ms) => ms.toFixed(0)).join(" ")} ms, median ${mid(starts).toFixed(0)} (target < 250)`,
+  );
+}
+
+await versusNull(10_000);
+console.log(`\n${describeTrend(10_000, await createTrend(10_000))}`);

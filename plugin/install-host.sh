@@ -42,5 +42,5 @@ if [ -d /run/systemd/system ]; then
   echo "volgate is running. Logs: journalctl -u volgate"
 else
   echo "==> no systemd here: running volgate in the foreground (Ctrl-C stops it)"
-  exec /opt/volgate/node/bin/node --max-semi-space-size=1 --optimize-for-size --no-maglev /opt/volgate/volgate.mjs
+  exec /opt/volgate/node/bin/node --max-semi-space-size=1 --optimize-for-size --no-maglev --no-sparkplug --single-threaded /opt/volgate/volgate.mjs
 fi

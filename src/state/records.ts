@@ -51,12 +51,18 @@ export function sameStrings(a: Strings, b: Strings): boolean {
   return ka.length === kb.length && ka.every((k, i) => k === kb[i] && a[k] === b[k]);
 }
 
+/** A map frozen where it is (the store owns what it is given), empty ones all the same object. */
+function frozen<T extends object>(map: T): Readonly<T> {
+  return Object.keys(map).length === 0 ? (NONE as T) : Object.freeze(map);
+}
+
+/** The record as the store hands it out: read-only, without copying what it was given. */
 export function freeze(record: StoredRecord, secrets: Strings = NONE): VolumeRecord {
   return Object.freeze({
     ...record,
-    options: Object.freeze({ ...record.options }),
-    secrets: Object.freeze({ ...secrets }),
-    mounts: Object.freeze({ ...record.mounts }),
+    options: frozen(record.options),
+    secrets: frozen(secrets),
+    mounts: frozen(record.mounts),
   });
 }
 
@@ -87,7 +93,7 @@ export function apply(tables: Tables, op: Op): void {
     case "mounts": {
       const record = tables.volumes.get(op.name);
       if (record)
-        tables.volumes.set(op.name, Object.freeze({ ...record, mounts: Object.freeze({ ...op.mounts }) }));
+        tables.volumes.set(op.name, Object.freeze({ ...record, mounts: frozen({ ...op.mounts }) }));
       return;
     }
     case "meta":
