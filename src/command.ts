@@ -13,6 +13,11 @@ export interface RunOptions {
   readonly deadline: Deadline;
   /** Written to the child's stdin, then stdin is closed. The only way a secret reaches a helper. */
   readonly stdin?: string;
+  /**
+   * Called once the child has exited, which may be after the answer: a child killed in a kernel
+   * call that waits on a hung mount leaves only when the call returns.
+   */
+  readonly onGone?: () => void;
 }
 
 export interface RunResult {
@@ -60,7 +65,7 @@ function killGroup(pid: number | undefined): void {
 export function createRunner(home: string): CommandRunner {
   const env = { ...HELPER_ENV, HOME: home };
   return {
-    run(file, args, { deadline, stdin }) {
+    run(file, args, { deadline, stdin, onGone }) {
       return new Promise((resolve, reject) => {
         const child = spawn(file, args, { env, detached: true, stdio: ["pipe", "pipe", "pipe"] });
         let stdout = "";
@@ -88,9 +93,11 @@ export function createRunner(home: string): CommandRunner {
         child.stderr.on("data", (d: Buffer) => {
           if (stderr.length < MAX_OUTPUT) stderr += d.toString();
         });
-        child.on("error", (err) =>
-          finish(new VolgateError("internal", `cannot run ${file}: ${err.message}`), null),
-        );
+        child.on("error", (err) => {
+          finish(new VolgateError("internal", `cannot run ${file}: ${err.message}`), null);
+          if (child.pid === undefined) onGone?.();
+        });
+        child.on("exit", () => onGone?.());
         child.on("close", (code) => finish(killedBecause, code));
         child.stdin.on("error", () => {}); // the child may exit before reading stdin
         child.stdin.end(stdin ?? "");
