@@ -1,8 +1,9 @@
 /**
  * A misbehaving S3 peer: an HTTP proxy on 127.0.0.1 in front of a test S3 server that passes every
- * request through, except those for keys under `held` (path style, `/<bucket>/<held>...`), which it
- * reads and never answers, as an S3 endpoint that hangs mid-session does. Bucket-level requests
- * (HeadBucket, s3fs's own check at start) still answer, so a mount gets as far as its first lookup.
+ * request through, except, while `holding`, those for keys under `heldPrefix` (path style,
+ * `/<bucket>/<prefix>...`), which it reads and never answers, as an S3 endpoint that hangs
+ * mid-session does. Bucket-level requests (HeadBucket, s3fs's own check at start) still answer, so
+ * a mount gets as far as its first lookup.
  */
 import { createServer, request, type Server } from "node:http";
 import type { Socket } from "node:net";
@@ -12,16 +13,19 @@ export interface StallingS3 {
   readonly endpoint: string;
   /** Request lines held so far (`HEAD /bucket/key`). */
   readonly held: readonly string[];
+  /** Whether requests under the prefix are held now (at first: yes). */
+  holding: boolean;
   close(): Promise<void>;
 }
 
 export async function stallingS3(upstreamPort: number, heldPrefix: string): Promise<StallingS3> {
   const held: string[] = [];
   const sockets = new Set<Socket>();
+  let holding = true;
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0] ?? "/";
     const key = path.split("/").slice(2).join("/");
-    if (key.startsWith(heldPrefix)) {
+    if (holding && key.startsWith(heldPrefix)) {
       held.push(`${req.method} ${path}`);
       req.resume();
       return;
@@ -46,6 +50,12 @@ export async function stallingS3(upstreamPort: number, heldPrefix: string): Prom
   return {
     endpoint: `http://127.0.0.1:${port}`,
     held,
+    get holding() {
+      return holding;
+    },
+    set holding(on: boolean) {
+      holding = on;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();

@@ -20,6 +20,9 @@ import type { S3Access } from "./access.ts";
 import { buildS3fsArgv } from "./argv.ts";
 import { describeS3fs, type S3fsSpec } from "./options.ts";
 
+/** Every connection's passwd file: `s3fs-<connection id>.passwd` in the work dir. */
+export const S3FS_PASSWD_FILES = /^s3fs-.+\.passwd$/;
+
 /** What s3fs said, without timestamps, source locations and its chatty [INF] start-up lines. */
 function s3fsSaid(log: string): string {
   const lines = log

@@ -4,15 +4,17 @@
  * key, and mount through a fake runner and mount table: the s3fs command line, what s3fs says
  * when it fails, and s3fs's "mounted, then gone" lie.
  */
-import { mkdir, mkdtemp, readdir, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path, { basename, join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Options } from "../../../src/backends/backend.ts";
+import { createRegistry } from "../../../src/backends/index.ts";
 import { s3fsBackend } from "../../../src/backends/s3fs/index.ts";
 import { Deadline } from "../../../src/deadline.ts";
 import { VolgateError } from "../../../src/errors.ts";
+import { removeSecretFiles } from "../../../src/restore.ts";
 import { type FakeEndpoint, fakeS3Endpoint } from "../../fakes/endpoints.ts";
 import { type FakeHelper, FakeHost, type Fault } from "../../fakes/host.ts";
 import { captureLog } from "../../fakes/log.ts";
@@ -556,6 +558,28 @@ describe("mount through a fake runner", () => {
     );
     expect(m.started).toHaveLength(0);
     expect(logs.some((l) => l.level === 40 && String(l.msg).includes("plain http"))).toBe(true);
+  });
+
+  it("declares its passwd files secret: the sweep before listening removes them, and nothing else", async () => {
+    const m = fakeMachine();
+    const { helper } = await m.mount(base);
+    // The name s3fs was really given, and another connection's: both secret.
+    const workDir = await mkdtemp(join(root, "work-"));
+    const files = [
+      basename(passwdOf(helper)),
+      "s3fs-0123abcd.passwd",
+      "s3fs-0123abcd.log",
+      "sshfs-1.known_hosts",
+    ];
+    for (const f of files) await writeFile(join(workDir, f), "x");
+    await mkdir(join(workDir, "nfs-check-x1"));
+    const removed = await removeSecretFiles(workDir, createRegistry().values());
+    expect(removed.sort()).toEqual(files.slice(0, 2).sort());
+    expect((await readdir(workDir)).sort()).toEqual([
+      "nfs-check-x1",
+      "s3fs-0123abcd.log",
+      "sshfs-1.known_hosts",
+    ]);
   });
 
   it("writes no passwd file when the s3fs command line cannot be built", async () => {
