@@ -4,7 +4,7 @@
  * touches the machine goes through the CommandRunner seam so tests can fake it.
  */
 import { spawn } from "node:child_process";
-import { closeSync, openSync, readFileSync } from "node:fs";
+import { closeSync, constants, openSync, readFileSync } from "node:fs";
 import type { Deadline } from "./deadline.ts";
 import { VolgateError } from "./errors.ts";
 
@@ -28,7 +28,10 @@ export interface RunResult {
 
 export interface StartOptions {
   readonly stdin?: string;
-  /** stdout and stderr go to this file (0600), so the helper outlives us without SIGPIPE. */
+  /**
+   * stdout and stderr go to this file (0600), so the helper outlives us without SIGPIPE; appended
+   * (O_APPEND), so a cut from outside (helper-logs.ts) leaves the helper writing at the new end.
+   */
   readonly logFile: string;
 }
 
@@ -50,6 +53,8 @@ export interface CommandRunner {
 /** Helpers see only this environment: nothing of ours (tokens, proxies) leaks into them. */
 const HELPER_ENV = { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C" };
 const MAX_OUTPUT = 64 * 1024;
+/** A fresh log per start, always written at its end: "w", plus O_APPEND. */
+const LOG_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_APPEND;
 /** How long a killed helper may take to be gone before the caller hears about it anyway. */
 const KILL_WAIT_MS = 2000;
 
@@ -105,7 +110,7 @@ export function createRunner(home: string): CommandRunner {
     },
 
     start(file, args, options) {
-      const fd = openSync(options.logFile, "w", 0o600);
+      const fd = openSync(options.logFile, LOG_FLAGS, 0o600);
       const child = spawn(file, args, { env, detached: true, stdio: ["pipe", fd, fd] });
       closeSync(fd);
       const exited = new Promise<number | null>((resolve) => {
