@@ -16,6 +16,7 @@ import { type Config, helpText, loadConfig } from "./config.ts";
 import { Connections } from "./connections.ts";
 import { Driver } from "./driver.ts";
 import { messageOf } from "./errors.ts";
+import { capHelperLogs } from "./helper-logs.ts";
 import type { BackendContext } from "./host.ts";
 import { planListen } from "./listen.ts";
 import { createLogger, type Logger } from "./logger.ts";
@@ -66,6 +67,7 @@ async function main(): Promise<void> {
   const started = performance.now();
   const log = createLogger(config.logLevel, config.logFormat);
   const workDir = await prepareDirs(config);
+  capHelperLogs(workDir, log);
   const runner = createRunner(workDir);
   const ctx: BackendContext = {
     runner,
