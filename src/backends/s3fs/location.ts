@@ -92,6 +92,12 @@ function endpointHost(endpoint: string): string {
   return host.startsWith("[") ? host.slice(1, -1) : host;
 }
 
+/** Host (without brackets) and port of a normalized endpoint, the scheme's default port if none. */
+export function endpointAddress(endpoint: string): { host: string; port: number } {
+  const url = new URL(endpoint);
+  return { host: endpointHost(endpoint), port: Number(url.port) || (url.protocol === "https:" ? 443 : 80) };
+}
+
 /** Virtual-hosted buckets need a DNS name: an IP literal or localhost can only be addressed path-style. */
 export function pathStyleByDefault(endpoint: string): boolean {
   const host = endpointHost(endpoint);

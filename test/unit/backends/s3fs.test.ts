@@ -582,6 +582,33 @@ describe("mount through a fake runner", () => {
     ]);
   });
 
+  it("a profile's allowed_hosts pins its endpoints: any other is refused at create and mount, before any request", async () => {
+    const keys = { access_key_id: "AKIAPINNED\n", secret_access_key: "pinned-Secret-1\n" };
+    await writeProfile(secretsDir, "pinned", { ...keys, allowed_hosts: "s3.example.com\n" });
+    await writeProfile(secretsDir, "here", {
+      ...keys,
+      allowed_hosts: `s3.example.com\n127.0.0.1:${s3.port}\n`,
+    });
+    const seen = s3.seen.length;
+    const m = fakeMachine();
+    const spec = parse({ ...base, credentials: "pinned", endpoint: endpoint() });
+    const host = new FakeHost();
+    const ctx = host.context({ log, secretsDir, workDir: root });
+    const refused = `credentials profile "pinned" may not be used for 127.0.0.1:${s3.port}: its allowed_hosts (${join(secretsDir, "pinned", "allowed_hosts")}) lists only s3.example.com`;
+    expect((await failure(s3fsBackend.preflight(spec, ctx, Deadline.after(2000)))).message).toMatch(refused);
+    expect((await failure(m.mount({ ...base, credentials: "pinned" }))).message).toMatch(refused);
+    expect(s3.seen.length).toBe(seen);
+    expect(m.started).toEqual([]);
+    // The default port counts: https://s3.example.com is s3.example.com:443.
+    const aws = parse({ ...base, credentials: "pinned", endpoint: "https://s3.example.com" });
+    await writeProfile(secretsDir, "pinned", { ...keys, allowed_hosts: "s3.example.com:80\n" });
+    expect((await failure(s3fsBackend.preflight(aws, ctx, Deadline.after(2000)))).message).toMatch(
+      /may not be used for s3\.example\.com:443/,
+    );
+    const { helper } = await fakeMachine().mount({ ...base, credentials: "here" });
+    expect(helper?.read.get(passwdOf(helper))?.text).toBe("AKIAPINNED:pinned-Secret-1\n");
+  });
+
   it("writes no passwd file when the s3fs command line cannot be built", async () => {
     const workDir = join(root, "work,dir");
     await mkdir(workDir);
