@@ -3,6 +3,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { parseCatalogUrl } from "../../src/catalog/url.ts";
 import type { CommandRunner } from "../../src/command.ts";
 import { helpText, loadConfig } from "../../src/config.ts";
 import { redact } from "../../src/errors.ts";
@@ -137,6 +138,21 @@ describe("liveness probes", () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("catalog URL", () => {
+  it("parses members and prefix, and refuses userinfo without echoing it", () => {
+    expect(parseCatalogUrl("etcds://a:2379,[fd00::1]:2379/swarm")).toEqual({
+      tls: true,
+      hosts: ["https://a:2379", "https://[fd00::1]:2379"],
+      prefix: "/swarm/",
+      where: "etcds://a:2379,[fd00::1]:2379/swarm/",
+    });
+    expect(() => parseCatalogUrl("etcd://root:s3cr3t@etcd:2379")).toThrow(
+      /"\*\*\*@etcd:2379" is not HOST:PORT/,
+    );
+    expect(() => parseCatalogUrl("etcd://root:s3cr3t@etcd:2379")).not.toThrow(/s3cr3t/);
   });
 });
 
