@@ -14,7 +14,8 @@ import { type RawClient, rawClient } from "./raw-client.ts";
 
 /** The flags volgate is launched with in production (plugin/config.json, volgate.service). */
 const NODE_FLAGS = (
-  process.env.VOLGATE_NODE_FLAGS ?? "--max-semi-space-size=1 --optimize-for-size --no-maglev --no-sparkplug --single-threaded"
+  process.env.VOLGATE_NODE_FLAGS ??
+  "--max-semi-space-size=1 --optimize-for-size --no-maglev --no-sparkplug --single-threaded"
 )
   .split(" ")
   .filter(Boolean);

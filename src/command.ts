@@ -4,7 +4,7 @@
  * touches the machine goes through the CommandRunner seam so tests can fake it.
  */
 import { spawn } from "node:child_process";
-import { closeSync, openSync, readFileSync } from "node:fs";
+import { closeSync, constants, openSync, readFileSync } from "node:fs";
 import type { Deadline } from "./deadline.ts";
 import { VolgateError } from "./errors.ts";
 
@@ -13,6 +13,11 @@ export interface RunOptions {
   readonly deadline: Deadline;
   /** Written to the child's stdin, then stdin is closed. The only way a secret reaches a helper. */
   readonly stdin?: string;
+  /**
+   * Called once the child has exited, which may be after the answer: a child killed in a kernel
+   * call that waits on a hung mount leaves only when the call returns.
+   */
+  readonly onGone?: () => void;
 }
 
 export interface RunResult {
@@ -23,7 +28,10 @@ export interface RunResult {
 
 export interface StartOptions {
   readonly stdin?: string;
-  /** stdout and stderr go to this file (0600), so the helper outlives us without SIGPIPE. */
+  /**
+   * stdout and stderr go to this file (0600), so the helper outlives us without SIGPIPE; appended
+   * (O_APPEND), so a cut from outside (helper-logs.ts) leaves the helper writing at the new end.
+   */
   readonly logFile: string;
 }
 
@@ -45,6 +53,8 @@ export interface CommandRunner {
 /** Helpers see only this environment: nothing of ours (tokens, proxies) leaks into them. */
 const HELPER_ENV = { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C" };
 const MAX_OUTPUT = 64 * 1024;
+/** A fresh log per start, always written at its end: "w", plus O_APPEND. */
+const LOG_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_APPEND;
 /** How long a killed helper may take to be gone before the caller hears about it anyway. */
 const KILL_WAIT_MS = 2000;
 
@@ -60,7 +70,7 @@ function killGroup(pid: number | undefined): void {
 export function createRunner(home: string): CommandRunner {
   const env = { ...HELPER_ENV, HOME: home };
   return {
-    run(file, args, { deadline, stdin }) {
+    run(file, args, { deadline, stdin, onGone }) {
       return new Promise((resolve, reject) => {
         const child = spawn(file, args, { env, detached: true, stdio: ["pipe", "pipe", "pipe"] });
         let stdout = "";
@@ -88,9 +98,11 @@ export function createRunner(home: string): CommandRunner {
         child.stderr.on("data", (d: Buffer) => {
           if (stderr.length < MAX_OUTPUT) stderr += d.toString();
         });
-        child.on("error", (err) =>
-          finish(new VolgateError("internal", `cannot run ${file}: ${err.message}`), null),
-        );
+        child.on("error", (err) => {
+          finish(new VolgateError("internal", `cannot run ${file}: ${err.message}`), null);
+          if (child.pid === undefined) onGone?.();
+        });
+        child.on("exit", () => onGone?.());
         child.on("close", (code) => finish(killedBecause, code));
         child.stdin.on("error", () => {}); // the child may exit before reading stdin
         child.stdin.end(stdin ?? "");
@@ -98,7 +110,7 @@ export function createRunner(home: string): CommandRunner {
     },
 
     start(file, args, options) {
-      const fd = openSync(options.logFile, "w", 0o600);
+      const fd = openSync(options.logFile, LOG_FLAGS, 0o600);
       const child = spawn(file, args, { env, detached: true, stdio: ["pipe", fd, fd] });
       closeSync(fd);
       const exited = new Promise<number | null>((resolve) => {

@@ -42,6 +42,25 @@ export function redact(text: string, secrets: Iterable<string>): string {
   return out;
 }
 
+/** How much of a user's value a message quotes: option values can be long, and nobody reads more. */
+const SHOWN_MAX = 100;
+
+/**
+ * A value from the user as an error or a log line may quote it: URL userinfo (`//user:password@`,
+ * and `user:password@` without a scheme) masked, control and format characters (newlines, escapes,
+ * bidi overrides) shown as `?`, and no more than SHOWN_MAX characters. Every parse error that
+ * echoes what it refused goes through here: such values may hold a secret given in the wrong place.
+ */
+export function shown(value: string): string {
+  const masked = value
+    // Up to the last @ (a password may hold a / or an @): rather too much masked than too little.
+    .replace(/([a-z][a-z0-9+.-]*:\/\/)[^?#\s]*@/gi, "$1***@")
+    .replace(/(^|[\s,;=])[^\s,;=/@:]*:(?!\/\/)[^\s,;]*@/g, "$1***@")
+    .replace(/[\p{Cc}\p{Cf}\u2028\u2029]/gu, "?");
+  if (masked.length <= SHOWN_MAX) return masked;
+  return `${masked.slice(0, SHOWN_MAX)}... (${value.length} characters)`;
+}
+
 /** A user-facing message for any thrown value; unknown errors keep only their message. */
 export function messageOf(err: unknown): string {
   if (err instanceof Error) return err.message;

@@ -16,11 +16,12 @@ import { type Config, helpText, loadConfig } from "./config.ts";
 import { Connections } from "./connections.ts";
 import { Driver } from "./driver.ts";
 import { messageOf } from "./errors.ts";
+import { capHelperLogs } from "./helper-logs.ts";
 import type { BackendContext } from "./host.ts";
 import { planListen } from "./listen.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { systemMountTable } from "./mountinfo.ts";
-import { findCheckDirs, restore } from "./restore.ts";
+import { findCheckDirs, removeSecretFiles, restore } from "./restore.ts";
 import { StateStore } from "./state/store.ts";
 import { within } from "./time.ts";
 
@@ -66,6 +67,7 @@ async function main(): Promise<void> {
   const started = performance.now();
   const log = createLogger(config.logLevel, config.logFormat);
   const workDir = await prepareDirs(config);
+  capHelperLogs(workDir, log);
   const runner = createRunner(workDir);
   const ctx: BackendContext = {
     runner,
@@ -77,11 +79,14 @@ async function main(): Promise<void> {
   };
   const state = await StateStore.load(config.stateDir, log);
   const connections = new Connections(config.root, ctx, config.connectionGraceMs);
-  const driver = new Driver(state, connections, createRegistry(), ctx, config);
+  const backends = createRegistry();
+  const driver = new Driver(state, connections, backends, ctx, config);
   const sharedCatalog = parseCatalogUrl(config.catalog);
   // Never a volume only here because the shared catalog was not loaded yet: until it is, Create waits for it.
   if (sharedCatalog) driver.useCatalog(pendingCatalog(sharedCatalog.where));
   const checkDirs = await findCheckDirs(workDir); // before listening: a new Create's are not leftovers
+  const secrets = await removeSecretFiles(workDir, backends.values()); // no secret at rest after a crash
+  if (secrets.length > 0) log.warn({ files: secrets }, "removed secret files a crash left in the work dir");
   const plan = await planListen(config, process.env);
   const stopping = new AbortController();
   const app = buildApp(driver, log, { ...(plan.https && { https: plan.https }), stopping: stopping.signal });

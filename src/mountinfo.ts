@@ -87,16 +87,31 @@ export function systemMountTable(runner: CommandRunner, file = "/proc/self/mount
   const read = () => readFile(file, "utf8");
   /** One probe at a time per path: a hung mount must not collect a child per caller. */
   const inFlight = new Map<string, Promise<boolean>>();
+  /**
+   * Paths whose last probe was killed and has not left the kernel yet (a FUSE request the helper
+   * already took waits for its answer): stale until it does, with no new child meanwhile, so a
+   * frozen mount holds one stuck probe, not one per health check.
+   */
+  const stuck = new Set<string>();
   // statfs, not stat: a dead FUSE mount keeps answering stat from its attribute cache for a long time,
   // while statfs asks the file system and fails with ENOTCONN at once.
   const answers = (path: string): Promise<boolean> => {
+    if (stuck.has(path)) return Promise.resolve(false);
     let probe = inFlight.get(path);
     if (!probe) {
+      let gone = false;
+      const onGone = () => {
+        gone = true;
+        stuck.delete(path);
+      };
       probe = runner
-        .run("stat", ["-f", "-c", "%t", "--", path], { deadline: Deadline.after(PROBE_TIMEOUT_MS) })
+        .run("stat", ["-f", "-c", "%t", "--", path], { deadline: Deadline.after(PROBE_TIMEOUT_MS), onGone })
         .then(
           (r) => r.code === 0,
-          () => false,
+          () => {
+            if (!gone) stuck.add(path);
+            return false;
+          },
         )
         .finally(() => inFlight.delete(path));
       inFlight.set(path, probe);

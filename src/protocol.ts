@@ -3,7 +3,7 @@
  * the validation of request bodies. dockerd sends no Content-Type and may
  * retry with an empty body; everything is checked here before the driver.
  */
-import { invalid } from "./errors.ts";
+import { invalid, shown } from "./errors.ts";
 
 export const ENDPOINTS = [
   "/Plugin.Activate",
@@ -61,7 +61,7 @@ export function optionsOf(body: Body): Record<string, string> {
   if (typeof opts !== "object" || Array.isArray(opts)) throw invalid("Opts must be an object of strings");
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(opts)) {
-    if (typeof v !== "string") throw invalid(`option ${k} must be a string`);
+    if (typeof v !== "string") throw invalid(`option ${shown(k)} must be a string`);
     out[k] = v;
   }
   return out;

@@ -4,9 +4,12 @@
  * surviving sshfs helpers) adopted, and connection mounts no volume uses are taken down. Each
  * volume is restored under its own lock and read again there: a volume removed (or removed and
  * created anew) since start is not the one this pass set out to restore, and is left alone.
+ * Before listening, what a crash left in the work dir is found (check mounts, taken down by this
+ * pass) or removed at once (files holding a secret).
  */
-import { readdir, rmdir } from "node:fs/promises";
+import { readdir, rm, rmdir } from "node:fs/promises";
 import { join } from "node:path";
+import type { Backend } from "./backends/index.ts";
 import type { Connections } from "./connections.ts";
 import { Deadline } from "./deadline.ts";
 import type { Driver } from "./driver.ts";
@@ -94,6 +97,18 @@ async function takeDown(ctx: BackendContext, dirs: readonly string[], report: Re
 export async function findCheckDirs(workDir: string): Promise<string[]> {
   const entries = await readdir(workDir).catch(() => [] as string[]);
   return entries.filter((e) => e.includes("-check-")).map((e) => join(workDir, e));
+}
+
+/**
+ * Work files a backend declares secret (s3fs's passwd files) that a crash mid-mount left behind:
+ * removed before listening, when no mount of this start has written one yet. Returns their names.
+ */
+export async function removeSecretFiles(workDir: string, backends: Iterable<Backend>): Promise<string[]> {
+  const patterns = [...backends].flatMap((b) => (b.secretWorkFiles ? [b.secretWorkFiles] : []));
+  const entries = await readdir(workDir).catch(() => [] as string[]);
+  const secret = entries.filter((e) => patterns.some((p) => p.test(e)));
+  await Promise.all(secret.map((e) => rm(join(workDir, e), { force: true })));
+  return secret;
 }
 
 export async function restore(deps: RestoreDeps, checkDirs: readonly string[] = []): Promise<RestoreReport> {

@@ -4,7 +4,7 @@
  */
 import { join, resolve } from "node:path";
 import type { Backend, Registry, Spec } from "./backends/index.ts";
-import { invalid, messageOf } from "./errors.ts";
+import { invalid, messageOf, shown } from "./errors.ts";
 import { isValidName } from "./names.ts";
 import type { VolumeRecord } from "./state/records.ts";
 
@@ -77,14 +77,14 @@ export function parseCreate(
 ): CreateRequest {
   if (!isValidName(name)) {
     throw invalid(
-      `invalid volume name "${name}": use 1-255 letters, digits, _ . - starting with a letter or digit`,
+      `invalid volume name "${shown(name)}": use 1-255 letters, digits, _ . - starting with a letter or digit`,
     );
   }
   const { backend: backendName, ...rest } = opts;
   const known = [...backends.keys()].join(", ");
   if (backendName === undefined) throw invalid(`no backend given: pass -o backend=<${known}>`);
   const backend = backends.get(backendName);
-  if (!backend) throw invalid(`unknown backend "${backendName}": use one of ${known}`);
+  if (!backend) throw invalid(`unknown backend "${shown(backendName)}": use one of ${known}`);
   const spec = backend.parse(rest);
   const options: Record<string, string> = { backend: backendName };
   const secrets: Record<string, string> = {};

@@ -20,6 +20,11 @@ export interface Backend<S extends Spec = Spec> {
   readonly name: string;
   /** Options that carry a secret inline: refused unless the operator allows inline secrets. */
   readonly secretOptions: readonly string[];
+  /**
+   * Names of work-dir files that hold a secret while a mount starts (s3fs's passwd files): the
+   * daemon removes any it finds before it listens, so a crash mid-mount leaves none at rest.
+   */
+  readonly secretWorkFiles?: RegExp;
   /** Validate and type the options; throws `invalid` naming the bad option and what is allowed. */
   parse(opts: Options): S;
   /** Everything that shapes the session; volumes with equal keys share one backend mount. */

@@ -4,7 +4,7 @@
  * `-o` list) that a helper's command line may carry.
  */
 import { isIPv4, isIPv6 } from "node:net";
-import { invalid, VolgateError } from "../errors.ts";
+import { invalid, shown, VolgateError } from "../errors.ts";
 import { isValidName } from "../names.ts";
 import type { Options } from "./backend.ts";
 
@@ -23,11 +23,13 @@ export const COMMON_OPTIONS = ["credentials", "ro", "create", "uid", "gid", "uma
 export function parseCommon(opts: Options): CommonOptions {
   const credentials = opts.credentials;
   if (credentials !== undefined && !isValidName(credentials)) {
-    throw invalid(`credentials="${credentials}" is not a profile name: use letters, digits, _ . - only`);
+    throw invalid(
+      `credentials="${shown(credentials)}" is not a profile name: use letters, digits, _ . - only`,
+    );
   }
   const umask = opts.umask;
   if (umask !== undefined && !/^0?[0-7]{2,3}$/.test(umask)) {
-    throw invalid(`option umask="${umask}" must be octal, like 022`);
+    throw invalid(`option umask="${shown(umask)}" must be octal, like 022`);
   }
   return {
     ...(credentials !== undefined && { credentials }),
@@ -62,7 +64,7 @@ export function checkAllowed(backend: string, opts: Options, allowed: readonly s
   const unknown = Object.keys(opts).filter((k) => !allowed.includes(k));
   if (unknown.length > 0) {
     throw invalid(
-      `option${unknown.length > 1 ? "s" : ""} ${unknown.map((k) => `"${k}"`).join(", ")} not allowed for backend ${backend}; allowed: ${[...allowed].sort().join(", ")}`,
+      `option${unknown.length > 1 ? "s" : ""} ${unknown.map((k) => `"${shown(k)}"`).join(", ")} not allowed for backend ${backend}; allowed: ${[...allowed].sort().join(", ")}`,
     );
   }
 }
@@ -84,7 +86,7 @@ export function checkRefused(opts: Options, refused: Refused, allowed: readonly 
   for (const key of Object.keys(opts)) {
     const why = key.startsWith("-") ? "command-line flags cannot be passed" : refused.get(key.toLowerCase());
     if (why !== undefined) {
-      throw invalid(`option "${key}" is refused: ${why}; allowed: ${[...allowed].sort().join(", ")}`);
+      throw invalid(`option "${shown(key)}" is refused: ${why}; allowed: ${[...allowed].sort().join(", ")}`);
     }
   }
 }
@@ -95,12 +97,12 @@ export function parseBool(name: string, value: string | undefined, fallback: boo
   const v = value.toLowerCase();
   if (["", "true", "yes", "1", "on"].includes(v)) return true;
   if (["false", "no", "0", "off"].includes(v)) return false;
-  throw invalid(`option ${name}="${value}" is not a boolean: use true or false`);
+  throw invalid(`option ${name}="${shown(value)}" is not a boolean: use true or false`);
 }
 
 export function parseIntRange(name: string, value: string, min: number, max: number): number {
   if (!/^[0-9]+$/.test(value) || Number(value) < min || Number(value) > max) {
-    throw invalid(`option ${name}="${value}" must be a whole number from ${min} to ${max}`);
+    throw invalid(`option ${name}="${shown(value)}" must be a whole number from ${min} to ${max}`);
   }
   return Number(value);
 }
@@ -134,7 +136,7 @@ export function parseHost(value: string, option: string, names: HostNames = "lab
   if (isIPv6(bare) && /^[0-9A-Fa-f:.]+$/.test(bare)) return bare;
   if (bare === value && isHostName(bare, names)) return bare;
   throw invalid(
-    `${option}="${value}" is not a host name, IPv4 address or [IPv6] address: use letters, digits, ${NAME_CHARS[names]} only (no leading -)`,
+    `${option}="${shown(value)}" is not a host name, IPv4 address or [IPv6] address: use letters, digits, ${NAME_CHARS[names]} only (no leading -)`,
   );
 }
 

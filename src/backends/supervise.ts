@@ -1,8 +1,10 @@
 /**
  * Waiting for a mount to appear: helpers report success before the kernel has
  * the mount (or, like s3fs, even when they failed), so the mount table is the
- * only truth. Polls mountinfo until the target is live, the helper exits, or
- * the deadline passes; on failure the helper is killed and nothing is left mounted.
+ * only truth. Polls mountinfo (a text search that never touches the mount), ever
+ * less often, until the target shows up; only then asks once whether it answers
+ * (a child, killed if it hangs). Gives up when the helper exits or the deadline
+ * passes; on failure the helper is killed and nothing is left mounted.
  */
 import { type Helper, lastLines } from "../command.ts";
 import type { Deadline } from "../deadline.ts";
@@ -10,7 +12,9 @@ import { backendError, busy } from "../errors.ts";
 import type { BackendContext } from "../host.ts";
 import { sleep } from "../time.ts";
 
-const POLL_MS = 25;
+/** The first look comes soon (a mount takes milliseconds), then ever later, up to the last. */
+const FIRST_POLL_MS = 5;
+const LAST_POLL_MS = 100;
 
 /**
  * A helper mounts only where nothing is mounted: over a live mount it would stack a second one
@@ -39,12 +43,8 @@ export async function waitForMount(
   helper?.exited.then((code) => {
     exitCode = code;
   });
-  for (;;) {
-    // A probe of a hung mount can take seconds: never let it carry us past the deadline.
-    const state = await deadline.race(ctx.mounts.probe(target), what).catch((err: unknown) => {
-      if (!deadline.over) throw err;
-    });
-    if (state === "live") return;
+  for (let pause = FIRST_POLL_MS; ; pause = Math.min(2 * pause, LAST_POLL_MS)) {
+    if (await isLive(ctx, target, deadline, what)) return;
     if (exitCode !== undefined) {
       throw backendError(`${what} failed: ${lastLines(helper?.output() ?? "") || `exit code ${exitCode}`}`);
     }
@@ -56,6 +56,16 @@ export async function waitForMount(
         "check that the server is reachable, or raise VOLGATE_MOUNT_TIMEOUT",
       );
     }
-    await sleep(POLL_MS);
+    await sleep(pause);
   }
+}
+
+/** Mounted (mountinfo says) and answering (one probe); false when the deadline ends the probe. */
+async function isLive(ctx: BackendContext, target: string, deadline: Deadline, what: string) {
+  if ((await ctx.mounts.find(target)) === undefined) return false;
+  // A probe of a hung mount can take seconds: never let it carry us past the deadline.
+  const state = await deadline.race(ctx.mounts.probe(target), what).catch((err: unknown) => {
+    if (!deadline.over) throw err;
+  });
+  return state === "live";
 }

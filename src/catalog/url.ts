@@ -2,6 +2,8 @@
  * VOLGATE_CATALOG: `local`, or `etcd://h:p[,h:p...][/prefix]` (`etcds://` for TLS). Pure, so the
  * configuration is checked at start without loading the etcd client.
  */
+import { shown } from "../errors.ts";
+
 export interface CatalogUrl {
   readonly tls: boolean;
   /** `http(s)://h:p` for each member. */
@@ -24,7 +26,7 @@ export function parseCatalogUrl(value: string): CatalogUrl | undefined {
   const bad = members.find((h) => !MEMBER.test(h) || Number(h.slice(h.lastIndexOf(":") + 1)) > 65535);
   if (!m || members.length === 0 || bad !== undefined || !PREFIX.test(path)) {
     throw new Error(
-      `must be local, or etcd://HOST:PORT[,HOST:PORT...][/prefix] (etcds:// for TLS)${bad ? `: "${bad}" is not HOST:PORT` : ""}`,
+      `must be local, or etcd://HOST:PORT[,HOST:PORT...][/prefix] (etcds:// for TLS)${bad ? `: "${shown(bad)}" is not HOST:PORT` : ""}`,
     );
   }
   const tls = m[1] === "etcds";

@@ -92,8 +92,7 @@ export function apply(tables: Tables, op: Op): void {
     }
     case "mounts": {
       const record = tables.volumes.get(op.name);
-      if (record)
-        tables.volumes.set(op.name, Object.freeze({ ...record, mounts: frozen({ ...op.mounts }) }));
+      if (record) tables.volumes.set(op.name, Object.freeze({ ...record, mounts: frozen({ ...op.mounts }) }));
       return;
     }
     case "meta":

@@ -140,6 +140,8 @@ describe.skipIf(!canRun)("legacy socket plugin with a real dockerd", () => {
     volgate = await startVolgate({ socket: pluginSocketPath(plugin) });
     const knownHosts = `${sshd.knownHostsLine}\n`;
     await writeProfile(volgate.secretsDir, "pw", { password: sshd.password, known_hosts: knownHosts });
+    // No known_hosts: host_key then says which key to trust (a profile's known_hosts would override it).
+    await writeProfile(volgate.secretsDir, "pw-only", { password: sshd.password });
     await writeProfile(volgate.secretsDir, "badpw", {
       password: "not-the-password-9d1e",
       known_hosts: knownHosts,
@@ -474,7 +476,7 @@ describe.skipIf(!canRun)("legacy socket plugin with a real dockerd", () => {
   it.each([
     ["an option that runs commands", { ProxyCommand: "x" }, /"ProxyCommand" is refused.*allowed: /],
     ["an unknown option", { colour: "blue" }, /"colour" not allowed for backend sshfs; allowed: /],
-    ["a wrong host_key", { host_key: "WRONG" }, /host key verification failed/],
+    ["a wrong host_key", { host_key: "WRONG", credentials: "pw-only" }, /host key verification failed/],
     ["a profile with a wrong password", { credentials: "badpw" }, /denied|authentication/i],
     ["a missing credentials profile", { credentials: "nosuch" }, /credentials profile "nosuch" not found/],
     ["a missing remote dir without create=true", { path: "MISSING" }, /does not exist.*create=true/],

@@ -9,8 +9,16 @@
  * one whose mount is unmounted exits.
  */
 import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { CommandRunner, Helper, RunOptions, RunResult, StartOptions } from "../../src/command.ts";
+import {
+  type CommandRunner,
+  createRunner,
+  type Helper,
+  type RunOptions,
+  type RunResult,
+  type StartOptions,
+} from "../../src/command.ts";
 import type { BackendContext } from "../../src/host.ts";
 import type { Logger } from "../../src/logger.ts";
 import type { Liveness, MountEntry, MountTable } from "../../src/mountinfo.ts";
@@ -46,6 +54,9 @@ export interface FakeHelper extends Call {
 }
 
 const HELPER_DELAY_MS = 10;
+/** File tools backends run on a mount (mount-files.ts): the real ones, on the fake's real directories. */
+const FILE_TOOLS = new Set(["stat", "realpath", "mkdir", "ls"]);
+const realRunner = createRunner(tmpdir());
 let nextPid = 4000;
 let nextDev = 100;
 
@@ -151,7 +162,16 @@ export class FakeHost {
     }
     if (file === "fakefs") return this.fakefs(args, target, options);
     if (file === "sshfs" && args[0] === "--version") return { ...ok, stdout: this.sshfsVersion };
+    if (FILE_TOOLS.has(file)) return this.fileTool(file, args, target, options);
     throw new Error(`FakeHost: unexpected command ${file} ${args.join(" ")}`);
+  }
+
+  /** A file tool on `path`: through a dead mount it fails as the kernel says; elsewhere it really runs. */
+  private async fileTool(file: string, args: readonly string[], path: string, options: RunOptions) {
+    const dead = [...this.stale].some((m) => path === m || path.startsWith(`${m}/`));
+    if (dead)
+      return { code: 1, stdout: "", stderr: `${file}: '${path}': Transport endpoint is not connected\n` };
+    return realRunner.run(file, args, options);
   }
 
   /** `mount -t TYPE -o OPTS -- SOURCE TARGET`, a kernel filesystem (nfs). */

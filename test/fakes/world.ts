@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { buildApp } from "../../src/app.ts";
+import type { Backend, Registry } from "../../src/backends/index.ts";
 import type { KV } from "../../src/catalog/kv.ts";
 import { SharedCatalog } from "../../src/catalog/shared.ts";
 import { Connections } from "../../src/connections.ts";
@@ -46,6 +47,8 @@ export interface WorldOptions {
   readonly mountTimeoutMs?: number;
   /** How long connections stay warm after their last volume (default 0: unmounted at once). */
   readonly connectionGraceMs?: number;
+  /** Real backends served besides the fake one (their options are parsed for real; nothing mounts). */
+  readonly backends?: Registry;
   /** Share volume definitions through this (fake) etcd, as node `node`. */
   readonly catalog?: { readonly etcd: FakeEtcd; readonly node: string; readonly wrap?: KV };
 }
@@ -66,7 +69,7 @@ export async function makeWorld(options: WorldOptions = {}): Promise<World> {
   });
   const state = await StateStore.load(stateDir, log);
   const connections = new Connections(root, ctx, options.connectionGraceMs ?? 0);
-  const registry = new Map([["fake", fakeBackend(host) as never]]);
+  const registry: Registry = new Map([...(options.backends ?? []), ["fake", fakeBackend(host) as Backend]]);
   const driver = new Driver(state, connections, registry, ctx, {
     root,
     mountTimeoutMs: options.mountTimeoutMs ?? 2000,

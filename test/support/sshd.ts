@@ -9,7 +9,7 @@
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -42,7 +42,38 @@ export interface TestSshd {
   readonly dir: string;
   readonly logFile: string;
   log(): Promise<string>;
+  /** SIGSTOP the server and every session it forked: a host that froze (connections stay open, nothing answers). */
+  freeze(): Promise<void>;
+  /** SIGCONT what freeze stopped. */
+  thaw(): Promise<void>;
   stop(): Promise<void>;
+}
+
+/** `pid` and every process below it, from /proc/PID/stat's parent field. */
+async function processTree(pid: number): Promise<number[]> {
+  const parents = new Map<number, number>();
+  for (const entry of await readdir("/proc")) {
+    if (!/^[0-9]+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, "utf8").catch(() => "");
+    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    if (stat !== "") parents.set(Number(entry), ppid);
+  }
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++) {
+    for (const [child, parent] of parents) if (parent === tree[i]) tree.push(child);
+  }
+  return tree;
+}
+
+async function signalTree(pid: number | undefined, signal: NodeJS.Signals): Promise<void> {
+  if (pid === undefined) return;
+  for (const p of await processTree(pid)) {
+    try {
+      process.kill(p, signal);
+    } catch {
+      // gone meanwhile
+    }
+  }
 }
 
 async function ensureTestUser(): Promise<{ uid: number; gid: number; home: string }> {
@@ -159,7 +190,10 @@ export async function startSshd(): Promise<TestSshd> {
     dir,
     logFile,
     log: () => readFile(logFile, "utf8").catch(() => ""),
+    freeze: () => signalTree(child.pid, "SIGSTOP"),
+    thaw: () => signalTree(child.pid, "SIGCONT"),
     async stop() {
+      await signalTree(child.pid, "SIGCONT");
       await stopChild(child);
       await rm(dir, { recursive: true, force: true });
     },

@@ -56,6 +56,16 @@ describe("command runner", () => {
     expect(left.stdout).toBe("");
   });
 
+  it("says when a child is gone, also after the answer", async () => {
+    let gone = 0;
+    await createRunner(dir).run("true", [], { deadline: Deadline.after(5000), onGone: () => gone++ });
+    expect(gone).toBe(1);
+    await expect(
+      createRunner(dir).run("sleep", ["30"], { deadline: Deadline.after(100), onGone: () => gone++ }),
+    ).rejects.toThrow(/timed out/);
+    expect(gone).toBe(2);
+  });
+
   it("kills a helper when the request is aborted", async () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 100);

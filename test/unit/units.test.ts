@@ -1,9 +1,14 @@
 /** Unit tests of the small pure pieces: config, mountinfo, protocol, names, redaction, locks. */
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { parseCatalogUrl } from "../../src/catalog/url.ts";
+import type { CommandRunner } from "../../src/command.ts";
 import { helpText, loadConfig } from "../../src/config.ts";
 import { redact } from "../../src/errors.ts";
 import { KeyedLock } from "../../src/lock.ts";
-import { findInMountInfo, parseMountInfo } from "../../src/mountinfo.ts";
+import { findInMountInfo, parseMountInfo, systemMountTable } from "../../src/mountinfo.ts";
 
 import { isValidName } from "../../src/names.ts";
 import { optionsOf, parseBody } from "../../src/protocol.ts";
@@ -100,6 +105,54 @@ describe("mountinfo", () => {
     expect(findInMountInfo(text, "/mnt/x")).toMatchObject({ source: "b", dev: "0:52" });
     expect(findInMountInfo(text, "/mnt")).toBeUndefined();
     expect(findInMountInfo(text, "/mnt/with space/sub")?.root).toBe("/mnt/x");
+  });
+});
+
+describe("liveness probes", () => {
+  it("a killed probe still in the kernel keeps its path stale, with no second child until it is gone", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "volgate-probe-"));
+    const info = join(dir, "mountinfo");
+    await writeFile(info, "40 22 0:50 / /mnt/hung rw - fuse.sshfs u@h:/ rw\n");
+    // Each probe child hangs until killed at its deadline, and is not gone until the test says so.
+    const gone: Array<() => void> = [];
+    const runner: CommandRunner = {
+      run: (file, _args, { deadline, onGone }) => {
+        if (onGone) gone.push(onGone);
+        return new Promise((_resolve, reject) => deadline.onEnd(() => reject(deadline.error(file))));
+      },
+      start: () => {
+        throw new Error("not used");
+      },
+    };
+    try {
+      const table = systemMountTable(runner, info);
+      expect(await table.probe("/mnt/hung")).toBe("stale");
+      expect(gone).toHaveLength(1);
+      const started = Date.now();
+      expect(await table.probe("/mnt/hung")).toBe("stale");
+      expect(Date.now() - started).toBeLessThan(100);
+      expect(gone).toHaveLength(1);
+      gone[0]?.();
+      expect(await table.probe("/mnt/hung")).toBe("stale");
+      expect(gone).toHaveLength(2);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("catalog URL", () => {
+  it("parses members and prefix, and refuses userinfo without echoing it", () => {
+    expect(parseCatalogUrl("etcds://a:2379,[fd00::1]:2379/swarm")).toEqual({
+      tls: true,
+      hosts: ["https://a:2379", "https://[fd00::1]:2379"],
+      prefix: "/swarm/",
+      where: "etcds://a:2379,[fd00::1]:2379/swarm/",
+    });
+    expect(() => parseCatalogUrl("etcd://root:s3cr3t@etcd:2379")).toThrow(
+      /"\*\*\*@etcd:2379" is not HOST:PORT/,
+    );
+    expect(() => parseCatalogUrl("etcd://root:s3cr3t@etcd:2379")).not.toThrow(/s3cr3t/);
   });
 });
 

@@ -87,7 +87,7 @@ export const nfsBackend: Backend<NfsSpec> = {
     try {
       await mountExport(spec, dir, ctx, deadline);
       try {
-        await ensureDirectory(spec, dir, deadline);
+        await ensureDirectory(spec, dir, ctx.runner, deadline);
       } finally {
         await unmountPath(ctx, dir);
       }

@@ -3,7 +3,7 @@
  * names a part of them (server=, export=, vers=, and the aliases type=, device=, share= and the
  * local driver's o=), which must all agree; and the path values they carry, strictly checked.
  */
-import { invalid } from "../../errors.ts";
+import { invalid, shown } from "../../errors.ts";
 import type { Options } from "../backend.ts";
 import { parseHost } from "../options.ts";
 import { type MountItem, mountItems } from "./mount-options.ts";
@@ -20,18 +20,20 @@ const parseServer = (value: string, from: string) => parseHost(value, from, "dns
 
 export function pathSegments(value: string, from: string): string[] {
   if (BAD_PATH_CHARS.test(value)) {
-    throw invalid(`${from}="${value}" must not contain spaces, commas, backslashes or control characters`);
+    throw invalid(
+      `${from}="${shown(value)}" must not contain spaces, commas, backslashes or control characters`,
+    );
   }
   const segments = value.split("/").filter((s) => s !== "");
   if (segments.some((s) => s === "." || s === "..")) {
-    throw invalid(`${from}="${value}" must not contain . or .. components`);
+    throw invalid(`${from}="${shown(value)}" must not contain . or .. components`);
   }
   return segments;
 }
 
 function parseExport(value: string, from: string): string {
   if (!value.startsWith("/")) {
-    throw invalid(`${from}="${value}" must be an absolute path on the server, like /exports/app`);
+    throw invalid(`${from}="${shown(value)}" must be an absolute path on the server, like /exports/app`);
   }
   return `/${pathSegments(value, from).join("/")}`;
 }
@@ -39,13 +41,13 @@ function parseExport(value: string, from: string): string {
 function parseVers(value: string, from: string): NfsVersion {
   const found = VERSIONS.find((v) => v === value);
   if (found === undefined)
-    throw invalid(`${from}="${value}" is not an NFS version: use ${VERSIONS.join(", ")}`);
+    throw invalid(`${from}="${shown(value)}" is not an NFS version: use ${VERSIONS.join(", ")}`);
   return found;
 }
 
 function parseType(value: string | undefined): "nfs" | "nfs4" | undefined {
   if (value === undefined || value === "nfs" || value === "nfs4") return value;
-  throw invalid(`type="${value}" is not NFS: backend nfs takes type=nfs or type=nfs4`);
+  throw invalid(`type="${shown(value)}" is not NFS: backend nfs takes type=nfs or type=nfs4`);
 }
 
 /** `host:/path` (share) or `[host]:/path`, `:/path` (device). */
@@ -53,7 +55,7 @@ function splitRemote(value: string, from: string, hostRequired: boolean): { host
   const m = /^(\[[^\]]*\]|[^:[\]/]*):(\/.*)$/.exec(value);
   if (m === null || (hostRequired && m[1] === "")) {
     const form = hostRequired ? "HOST:/export" : "[HOST]:/export";
-    throw invalid(`${from}="${value}" must look like ${form}`);
+    throw invalid(`${from}="${shown(value)}" must look like ${form}`);
   }
   const host = m[1] ?? "";
   return {
@@ -70,7 +72,9 @@ class OneOf<T> {
   set(value: T | undefined, from: string): void {
     if (value === undefined) return;
     if (this.value !== undefined && this.value !== value) {
-      throw invalid(`conflicting ${this.what}: ${this.from} says ${this.value}, ${from} says ${value}`);
+      throw invalid(
+        `conflicting ${this.what}: ${this.from} says ${shown(String(this.value))}, ${from} says ${shown(String(value))}`,
+      );
     }
     this.value = value;
     this.from = from;

@@ -5,7 +5,7 @@
  * refused, naming what is allowed. Every mount gets ALWAYS_OPTIONS besides (argv.ts). And the
  * ports the options make mount.nfs use, for the reachability check (preflight.ts).
  */
-import { invalid } from "../../errors.ts";
+import { invalid, shown } from "../../errors.ts";
 import { parseIntRange } from "../options.ts";
 
 /** Flags, each in a family of which at most one may be given (hard vs soft, ...). */
@@ -121,7 +121,7 @@ function checkItem({ item, from }: MountItem): { family: string; item: string } 
   const why = entry(WHY_NOT, key);
   const family = entry(FLAGS, key);
   if (family !== undefined) {
-    if (value !== undefined) throw invalid(`${from} item "${item}" takes no value: use ${key}`);
+    if (value !== undefined) throw invalid(`${from} item "${shown(item)}" takes no value: use ${key}`);
     return { family, item };
   }
   const rule = entry(VALUES, key);
@@ -132,11 +132,11 @@ function checkItem({ item, from }: MountItem): { family: string; item: string } 
     }
     if (rule.oneOf.includes(value)) return { family: key, item };
     throw invalid(
-      `${from} item ${key}="${value}" is not allowed: use ${rule.oneOf.join(" or ")}${why ? ` (${why})` : ""}`,
+      `${from} item ${key}="${shown(value)}" is not allowed: use ${rule.oneOf.join(" or ")}${why ? ` (${why})` : ""}`,
     );
   }
   throw invalid(
-    `${from} item "${item}" is not allowed${why ? ` (${why})` : ""}; allowed: ${ALLOWED_ITEMS.join(", ")}`,
+    `${from} item "${shown(item)}" is not allowed${why ? ` (${why})` : ""}; allowed: ${ALLOWED_ITEMS.join(", ")}`,
   );
 }
 

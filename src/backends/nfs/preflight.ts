@@ -5,11 +5,12 @@
  * never through a symlink that leaves the export).
  */
 import { lookup } from "node:dns/promises";
-import { lstat, mkdir, realpath, stat } from "node:fs/promises";
 import { Socket } from "node:net";
 import { join } from "node:path";
+import type { CommandRunner } from "../../command.ts";
 import type { Deadline } from "../../deadline.ts";
 import { backendError, invalid, VolgateError } from "../../errors.ts";
+import { type FileCallError, MountFiles } from "../mount-files.ts";
 import { hostForUrl } from "../options.ts";
 import { serverPorts } from "./mount-options.ts";
 import type { NfsSpec } from "./options.ts";
@@ -64,53 +65,55 @@ function mkdirHint(code: string | undefined): string {
   return "";
 }
 
-type Step = <T>(work: Promise<T>, fail?: (err: NodeJS.ErrnoException) => VolgateError) => Promise<T>;
-
-/** One file system call within the deadline; errno errors become messages without local paths. */
-function stepper(what: string, deadline: Deadline): Step {
-  const fallback = (err: NodeJS.ErrnoException) => backendError(`${what}: ${err.code ?? err.message}`, err);
-  return (work, fail = fallback) =>
-    deadline.race(work, what).catch((err: NodeJS.ErrnoException) => {
-      throw err instanceof VolgateError ? err : fail(err);
-    });
-}
-
-/** An errno error other than `code` still fails; `code` itself means "nothing there". */
-const unless = (code: string) => (err: NodeJS.ErrnoException) => {
-  if (err.code !== code) throw err;
-  return undefined;
+/** A failed file call as a message without local paths; timeouts and VolgateErrors pass as they are. */
+const asBackendError = (what: string) => (err: unknown) => {
+  if (err instanceof VolgateError) throw err;
+  const e = err as FileCallError;
+  throw backendError(`${what}: ${e.code ?? e.message}`, err);
 };
 
-/** Walk (and with create, make) the volume's directory inside the mounted export `root`. */
-export async function ensureDirectory(spec: NfsSpec, root: string, deadline: Deadline): Promise<void> {
+/**
+ * Walk (and with create, make) the volume's directory inside the mounted export `root`, one
+ * component at a time, through children (mount-files.ts): the server may stop answering mid-walk.
+ * A symlink is followed only to a directory inside the export; nothing is made through one that
+ * leaves it.
+ */
+export async function ensureDirectory(
+  spec: NfsSpec,
+  root: string,
+  runner: CommandRunner,
+  deadline: Deadline,
+): Promise<void> {
   const where = `in export ${spec.export} on ${spec.server}`;
-  const step = stepper(`checking "${spec.path}" ${where}`, deadline);
-  const realRoot = await step(realpath(root));
+  const what = `checking "${spec.path}" ${where}`;
+  const files = new MountFiles(runner, deadline, what, "check that the NFS server is answering");
+  const fail = asBackendError(what);
+  const realRoot = await files.realPath(root).catch(fail);
   let current = realRoot;
   for (const segment of spec.path === "" ? [] : spec.path.split("/")) {
     const next = join(current, segment);
-    const info = await step(lstat(next).catch(unless("ENOENT")));
-    if (info === undefined) {
+    let kind = await files.kind(next).catch(fail);
+    if (kind === undefined) {
       if (!spec.create) {
         throw invalid(`directory "${spec.path}" does not exist ${where}: create it, or pass -o create=true`);
       }
-      await step(mkdir(next, { mode: 0o755 }).catch(unless("EEXIST")), (err) =>
-        backendError(
-          `cannot create directory "${spec.path}" ${where}: ${err.code}${mkdirHint(err.code)}`,
-          err,
-        ),
-      );
+      await files.makeDir(next).catch((err: unknown) => {
+        const code = (err as FileCallError).code;
+        if (code === "EEXIST") return;
+        if (err instanceof VolgateError) throw err;
+        throw backendError(`cannot create directory "${spec.path}" ${where}: ${code}${mkdirHint(code)}`, err);
+      });
       current = next;
       continue;
     }
-    if (info.isSymbolicLink()) {
-      current = await step(realpath(next));
+    current = next;
+    if (kind === "symlink") {
+      current = await files.realPath(next).catch(fail);
       if (!inside(current, realRoot)) {
         throw invalid(`"${spec.path}" ${where} leads outside the export through a symlink: refusing it`);
       }
-    } else current = next;
-    // lstat already answered for anything but a symlink: one round trip to the server per component.
-    const isDir = info.isSymbolicLink() ? (await step(stat(current))).isDirectory() : info.isDirectory();
-    if (!isDir) throw invalid(`"${spec.path}" ${where} is not a directory`);
+      kind = await files.kind(current).catch(fail);
+    }
+    if (kind !== "directory") throw invalid(`"${spec.path}" ${where} is not a directory`);
   }
 }

@@ -1,10 +1,12 @@
 /**
- * Who an s3fs session is: the keys from its credentials profile or its inline options, and where
- * they came from, for messages. Read at each use, so a rotated profile needs no restart.
+ * Who an s3fs session is: the keys from its credentials profile (only for the endpoints its
+ * allowed_hosts lists, if it has one) or its inline options, and where they came from, for
+ * messages. Read at each use, so a rotated profile needs no restart.
  */
-import { openProfile, readSecret } from "../../credentials.ts";
+import { checkAllowedHost, openProfile, readSecret } from "../../credentials.ts";
 import { invalid } from "../../errors.ts";
 import type { BackendContext } from "../../host.ts";
+import { endpointAddress } from "./location.ts";
 import { checkKeyText, type S3fsSpec } from "./options.ts";
 
 export interface S3Access {
@@ -39,6 +41,8 @@ export async function resolveAccess(spec: S3fsSpec, ctx: BackendContext): Promis
     };
   }
   const profile = await openProfile(ctx.secretsDir, name);
+  const { host, port } = endpointAddress(spec.endpoint);
+  await checkAllowedHost(profile, host, port);
   const accessKeyId = (await readSecret(profile, "access_key_id"))?.trim();
   const secretAccessKey = (await readSecret(profile, "secret_access_key"))?.trim();
   const missing = [

@@ -9,7 +9,7 @@ import type { BackendContext } from "../../host.ts";
 import type { Backend } from "../backend.ts";
 import { resolveAccess } from "./access.ts";
 import { describeS3fs, parseS3fs, S3FS_SECRET_OPTIONS, type S3fsSpec, s3fsConnectionKey } from "./options.ts";
-import { startS3fs } from "./start.ts";
+import { S3FS_PASSWD_FILES, startS3fs } from "./start.ts";
 
 export type { S3fsSpec } from "./options.ts";
 
@@ -28,6 +28,7 @@ function warnIfPlain(spec: S3fsSpec, ctx: BackendContext): void {
 export const s3fsBackend: Backend<S3fsSpec> = {
   name: "s3fs",
   secretOptions: S3FS_SECRET_OPTIONS,
+  secretWorkFiles: S3FS_PASSWD_FILES,
   parse: parseS3fs,
   connectionKey: s3fsConnectionKey,
   describe: describeS3fs,

@@ -4,7 +4,7 @@
  * and whether the endpoint can only be addressed path-style.
  */
 import { isIPv6 } from "node:net";
-import { invalid } from "../../errors.ts";
+import { invalid, shown } from "../../errors.ts";
 import { hostForUrl, isHostName } from "../options.ts";
 
 const BUCKET_RE = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
@@ -25,7 +25,7 @@ function parseEndpointHost(raw: string): string | undefined {
 export function parseBucket(value: string): string {
   if (value.includes("/")) {
     throw invalid(
-      `bucket="${value}" contains "/": give the bucket name alone and the directory inside it as -o prefix=...`,
+      `bucket="${shown(value)}" contains "/": give the bucket name alone and the directory inside it as -o prefix=...`,
     );
   }
   const ok =
@@ -36,7 +36,7 @@ export function parseBucket(value: string): string {
     !/(-s3alias|--ol-s3)$/.test(value);
   if (!ok) {
     throw invalid(
-      `bucket="${value}" is not a valid S3 bucket name: use 3-63 lower-case letters, digits, dots and hyphens, starting and ending with a letter or digit`,
+      `bucket="${shown(value)}" is not a valid S3 bucket name: use 3-63 lower-case letters, digits, dots and hyphens, starting and ending with a letter or digit`,
     );
   }
   return value;
@@ -55,7 +55,7 @@ export function parsePrefix(value: string): string {
     parts.some((p) => p === "" || p === "." || p === "..")
   ) {
     throw invalid(
-      `prefix="${[...value].map((ch) => (isControl(ch) ? "?" : ch)).join("")}" is not a usable directory in a bucket: use parts like a/b/c, without "..", ".", empty parts or control characters, at most ${MAX_PREFIX} bytes`,
+      `prefix="${shown(value)}" is not a usable directory in a bucket: use parts like a/b/c, without "..", ".", empty parts or control characters, at most ${MAX_PREFIX} bytes`,
     );
   }
   return trimmed;
@@ -70,7 +70,7 @@ export function parseEndpoint(value: string): string {
   const host = rawHost === undefined ? undefined : parseEndpointHost(rawHost);
   if (scheme === undefined || host === undefined || (port !== undefined && (port < 1 || port > 65535))) {
     throw invalid(
-      `endpoint="${value}" must be a URL like https://s3.example.com or http://127.0.0.1:9000: scheme, host and port only (no path, user, query, spaces or quotes)`,
+      `endpoint="${shown(value)}" must be a URL like https://s3.example.com or http://127.0.0.1:9000: scheme, host and port only (no path, user, query, spaces or quotes)`,
     );
   }
   const defaultPort = scheme === "https" ? 443 : 80;
@@ -80,7 +80,7 @@ export function parseEndpoint(value: string): string {
 export function parseRegion(value: string): string {
   if (!REGION_RE.test(value)) {
     throw invalid(
-      `region="${value}" is not a region name: use lower-case letters, digits, - and _, like us-east-1`,
+      `region="${shown(value)}" is not a region name: use lower-case letters, digits, - and _, like us-east-1`,
     );
   }
   return value;
@@ -90,6 +90,12 @@ export function parseRegion(value: string): string {
 function endpointHost(endpoint: string): string {
   const host = new URL(endpoint).hostname;
   return host.startsWith("[") ? host.slice(1, -1) : host;
+}
+
+/** Host (without brackets) and port of a normalized endpoint, the scheme's default port if none. */
+export function endpointAddress(endpoint: string): { host: string; port: number } {
+  const url = new URL(endpoint);
+  return { host: endpointHost(endpoint), port: Number(url.port) || (url.protocol === "https:" ? 443 : 80) };
 }
 
 /** Virtual-hosted buckets need a DNS name: an IP literal or localhost can only be addressed path-style. */

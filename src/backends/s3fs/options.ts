@@ -4,7 +4,7 @@
  * key and the description. The argv is built in argv.ts. Nothing here touches the machine.
  */
 import { createHash } from "node:crypto";
-import { invalid } from "../../errors.ts";
+import { invalid, shown } from "../../errors.ts";
 import type { Options, Spec } from "../backend.ts";
 import {
   COMMON_OPTIONS,
@@ -118,7 +118,7 @@ function parseSse(value: string | undefined): boolean {
     return parseBool("sse", value, false);
   } catch {
     throw invalid(
-      `option sse="${value}" is not supported: use sse=true (S3-managed keys, AES256); customer or KMS keys are not available`,
+      `option sse="${shown(value)}" is not supported: use sse=true (S3-managed keys, AES256); customer or KMS keys are not available`,
     );
   }
 }

@@ -5,7 +5,7 @@
  * appear and vanish), so it runs in the foreground under supervision, and the mount counts only
  * once a real lookup through it has reached S3.
  */
-import { readdir, rm, stat, writeFile } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type Helper, lastLines } from "../../command.ts";
 import type { Deadline } from "../../deadline.ts";
@@ -14,10 +14,14 @@ import type { BackendContext } from "../../host.ts";
 import { unmountPath } from "../../mountops.ts";
 import { sleep } from "../../time.ts";
 import type { Target } from "../backend.ts";
+import { FileCallError, MountFiles } from "../mount-files.ts";
 import { checkTargetFree, waitForMount } from "../supervise.ts";
 import type { S3Access } from "./access.ts";
 import { buildS3fsArgv } from "./argv.ts";
 import { describeS3fs, type S3fsSpec } from "./options.ts";
+
+/** Every connection's passwd file: `s3fs-<connection id>.passwd` in the work dir. */
+export const S3FS_PASSWD_FILES = /^s3fs-.+\.passwd$/;
 
 /** What s3fs said, without timestamps, source locations and its chatty [INF] start-up lines. */
 function s3fsSaid(log: string): string {
@@ -54,15 +58,18 @@ function withHint(err: unknown, access: S3Access): unknown {
  * Proof that s3fs talks to S3, not just that FUSE answers: s3fs mounts before it has
  * checked the bucket, answers lookups locally while failing, and exits 0 tens of ms later.
  * The volume's directory must be seen as a directory (a HeadObject/List through s3fs),
- * or, for a whole-bucket volume, the bucket root must list.
+ * or, for a whole-bucket volume, the bucket root must list. Both go through the mount to S3,
+ * which may hang: they run as children (mount-files.ts), killed at the deadline.
  */
-async function provesS3(target: string, prefix: string): Promise<void> {
+async function provesS3(files: MountFiles, target: string, prefix: string): Promise<void> {
   if (prefix === "") {
-    await readdir(target);
+    await files.list(target);
     return;
   }
-  const info = await stat(join(target, prefix));
-  if (!info.isDirectory()) throw new Error(`${prefix} is not a directory`);
+  const kind = await files.kind(join(target, prefix));
+  if (kind !== "directory") {
+    throw new FileCallError(`${prefix} is not a directory`, kind === undefined ? "ENOENT" : "ENOTDIR");
+  }
 }
 
 /**
@@ -119,25 +126,26 @@ async function untilProven(
     exitCode = code;
   });
   await waitForMount(ctx, target, deadline, what, helper);
-  const check = provesS3(target, spec.prefix).catch(async (err: unknown) => {
+  const files = new MountFiles(
+    ctx.runner,
+    deadline,
+    what,
+    `no answer through the mount; check that ${spec.endpoint} is reachable, or raise VOLGATE_MOUNT_TIMEOUT`,
+  );
+  await provesS3(files, target, spec.prefix).catch(async (err: unknown) => {
+    if (err instanceof VolgateError) throw err;
     // A failing s3fs exits right after its check: give it a moment, then quote it.
     await Promise.race([helper.exited, sleep(1000)]);
     if (exitCode !== undefined) {
       throw backendError(`${what} failed: ${helper.output() || `exit code ${exitCode}`}`);
     }
-    const why = (err as NodeJS.ErrnoException).code ?? messageOf(err);
+    const why = (err as FileCallError).code ?? messageOf(err);
     throw backendError(
       spec.prefix === ""
         ? `${what} failed: the bucket cannot be listed through s3fs (${why})`
         : `${what} failed: directory ${spec.prefix} is not visible through s3fs (${why}): check that it still exists in the bucket`,
     );
   });
-  // When late, the check keeps running: a lookup through a hung s3fs cannot be cancelled.
-  await deadline.race(
-    check,
-    what,
-    `no answer through the mount; check that ${spec.endpoint} is reachable, or raise VOLGATE_MOUNT_TIMEOUT`,
-  );
   if (exitCode !== undefined || (await ctx.mounts.probe(target)) !== "live") {
     throw backendError(`${what} failed: ${helper.output() || "s3fs exited right after mounting"}`);
   }

@@ -2,7 +2,7 @@
  * The s3fs tuning options volgate passes on: each allow-listed with a typed, comma-free value
  * (a bounded integer, a flag, or one of a few words), sorted so equal tuning gives equal keys.
  */
-import { invalid } from "../../errors.ts";
+import { invalid, shown } from "../../errors.ts";
 import type { Options } from "../backend.ts";
 import { parseBool, parseIntRange } from "../options.ts";
 
@@ -81,7 +81,7 @@ export function parseTuning(opts: Options): S3fsTuning {
     } else {
       const v = value.toLowerCase();
       if (!rule.values.includes(v)) {
-        throw invalid(`option ${name}="${value}" must be one of ${rule.values.join(", ")}`);
+        throw invalid(`option ${name}="${shown(value)}" must be one of ${rule.values.join(", ")}`);
       }
       out[name] = v;
     }

@@ -1,12 +1,12 @@
 /**
  * Who logs in, and which host keys to trust: the credential from a profile (private_key or
- * password) or the inline password; the known keys from host_key, the profile's known_hosts or
- * <secretsDir>/known_hosts; and the known_hosts file ssh reads. Read at each use, so a rotated
- * profile needs no restart.
+ * password; only for the hosts its allowed_hosts lists, if it has one) or the inline password; the
+ * known keys from the profile's known_hosts, host_key or <secretsDir>/known_hosts; and the
+ * known_hosts file ssh reads. Read at each use, so a rotated profile needs no restart.
  */
 import { chmod, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { openProfile, profileFile, readSecret } from "../../credentials.ts";
+import { checkAllowedHost, openProfile, type Profile, profileFile, readSecret } from "../../credentials.ts";
 import { invalid, type VolgateError } from "../../errors.ts";
 import type { BackendContext } from "../../host.ts";
 import { hostForUrl } from "../options.ts";
@@ -26,6 +26,7 @@ export interface Login {
 export async function resolveLogin(spec: SshfsSpec, ctx: BackendContext): Promise<Login> {
   const name = spec.common.credentials;
   const profile = name === undefined ? undefined : await openProfile(ctx.secretsDir, name);
+  if (profile) await checkAllowedHost(profile, spec.host, spec.port);
   const keyPath = profile && (await profileFile(profile, "private_key"));
   const stored = profile && (await readSecret(profile, "password"));
   let auth: Auth;
@@ -52,19 +53,26 @@ export async function resolveLogin(spec: SshfsSpec, ctx: BackendContext): Promis
       "max_conns above 1 needs key authentication: sshfs sends a password to one connection only",
     );
   }
-  return {
-    auth,
-    authSource,
-    known: await knownKeys(spec, ctx, profile && (await profileFile(profile, "known_hosts"))),
-  };
+  return { auth, authSource, known: await knownKeys(spec, ctx, profile) };
 }
 
-async function knownKeys(spec: SshfsSpec, ctx: BackendContext, profileKnownHosts: string | undefined) {
-  if (spec.hostKeys)
+/**
+ * Which host keys to trust: a profile's known_hosts first (it pins the servers its secrets are
+ * for: a volume's host_key cannot swap in another server's key), then host_key, then the shared
+ * <secretsDir>/known_hosts.
+ */
+async function knownKeys(spec: SshfsSpec, ctx: BackendContext, profile: Profile | undefined) {
+  const pinned = profile && (await profileFile(profile, "known_hosts"));
+  if (pinned !== undefined && spec.hostKeys) {
+    ctx.log.warn(
+      { profile: profile?.name, knownHosts: pinned, host: `${hostForUrl(spec.host)}:${spec.port}` },
+      "-o host_key ignored: the credentials profile has its own known_hosts, which alone says which host keys to trust",
+    );
+  }
+  if (pinned === undefined && spec.hostKeys)
     return { keys: { accepted: [...spec.hostKeys], revoked: [] }, source: "the host_key option" };
   const shared = join(ctx.secretsDir, "known_hosts");
-  const file =
-    profileKnownHosts ?? ((await stat(shared).catch(() => undefined))?.isFile() ? shared : undefined);
+  const file = pinned ?? ((await stat(shared).catch(() => undefined))?.isFile() ? shared : undefined);
   if (file === undefined) return { keys: { accepted: [], revoked: [] }, source: NO_KNOWN_HOSTS };
   return { keys: matchKnownHosts(await readFile(file, "utf8"), spec.host, spec.port), source: file, file };
 }

@@ -3,7 +3,7 @@
  * strict host/user/path values), the connection key and the description. The argv
  * is built in argv.ts. Nothing here touches the machine.
  */
-import { invalid } from "../../errors.ts";
+import { invalid, shown } from "../../errors.ts";
 import type { Options, Spec } from "../backend.ts";
 import {
   COMMON_OPTIONS,
@@ -109,7 +109,9 @@ const USER_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 
 function parseUser(value: string, option = "user"): string {
   if (!USER_RE.test(value)) {
-    throw invalid(`${option}="${value}" is not a valid user name: use letters, digits, _ . - (no leading -)`);
+    throw invalid(
+      `${option}="${shown(value)}" is not a valid user name: use letters, digits, _ . - (no leading -)`,
+    );
   }
   return value;
 }
@@ -117,7 +119,7 @@ function parseUser(value: string, option = "user"): string {
 function parsePath(value: string): string {
   if (/[\0\n\r,]/.test(value) || value.length > 4096) {
     throw invalid(
-      `path="${value}" must not contain commas, newlines or NUL: pick a simpler remote directory`,
+      `path="${shown(value)}" must not contain commas, newlines or NUL: pick a simpler remote directory`,
     );
   }
   return value;
@@ -128,7 +130,7 @@ function parseSshcmd(value: string): { user: string; host: string; path: string 
   const m = /^([^@]*)@(\[[^\]]*\]|[^:@[\]]*):(.*)$/s.exec(value);
   if (!m || m[1] === undefined || m[2] === undefined || m[3] === undefined) {
     throw invalid(
-      `sshcmd="${value}" must look like user@host:path (path may be empty for the home directory)`,
+      `sshcmd="${shown(value)}" must look like user@host:path (path may be empty for the home directory)`,
     );
   }
   return {

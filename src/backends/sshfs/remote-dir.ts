@@ -4,7 +4,7 @@
  */
 import { posix } from "node:path";
 import type { SFTPWrapper, Stats } from "ssh2";
-import { backendError, invalid, messageOf } from "../../errors.ts";
+import { backendError, invalid, messageOf, shown } from "../../errors.ts";
 
 export interface RemoteDir {
   /** As the user gave it: absolute, or relative to the login home ("" = home). */
@@ -47,7 +47,7 @@ export async function resolveRemoteDir(sftp: Sftp, dir: RemoteDir, where: string
   );
   const { real, info } = found ?? (await makeDir(sftp, dir, wanted, where));
   if (!info?.isDirectory()) {
-    throw invalid(`remote path ${real} on ${where} is not a directory: point path at a directory`);
+    throw invalid(`remote path ${shown(real)} on ${where} is not a directory: point path at a directory`);
   }
   return real;
 }
@@ -55,7 +55,9 @@ export async function resolveRemoteDir(sftp: Sftp, dir: RemoteDir, where: string
 /** Make each missing component of `wanted` (with create=true), then resolve it. */
 async function makeDir(sftp: Sftp, dir: RemoteDir, wanted: string, where: string) {
   if (!dir.create) {
-    throw invalid(`remote directory ${wanted} does not exist on ${where}: create it or pass -o create=true`);
+    throw invalid(
+      `remote directory ${shown(wanted)} does not exist on ${where}: create it or pass -o create=true`,
+    );
   }
   let prefix = "/";
   for (const part of wanted.split("/").filter((p) => p !== "")) {
@@ -63,7 +65,7 @@ async function makeDir(sftp: Sftp, dir: RemoteDir, wanted: string, where: string
     if (await statOf(sftp, prefix)) continue;
     await call<void>((cb) => sftp.mkdir(prefix, (err) => cb(err, undefined))).catch((err: unknown) => {
       const why = codeOf(err) === PERMISSION_DENIED ? "permission denied" : messageOf(err);
-      throw backendError(`cannot create remote directory ${prefix} on ${where}: ${why}`);
+      throw backendError(`cannot create remote directory ${shown(prefix)} on ${where}: ${why}`);
     });
   }
   const real = await realpath(sftp, wanted);

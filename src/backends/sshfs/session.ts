@@ -8,7 +8,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { Deadline } from "../../deadline.ts";
-import { invalid } from "../../errors.ts";
+import { invalid, shown } from "../../errors.ts";
 import type { BackendContext } from "../../host.ts";
 
 /** The ciphers the `ciphers` option may name: OpenSSH's default set (6.5 and later), nothing weaker. */
@@ -33,10 +33,10 @@ export function parseCiphers(value: string): string[] {
   const unknown = names.filter((n) => !(CIPHERS as readonly string[]).includes(n));
   if (value.trim() === "" || unknown.length > 0) {
     throw invalid(
-      `ciphers="${value}" must list ssh ciphers from: ${CIPHERS.join(", ")} (comma-separated, preferred first)`,
+      `ciphers=${shown(value)} must list ssh ciphers from: ${CIPHERS.join(", ")} (comma-separated, preferred first)`,
     );
   }
-  if (new Set(names).size !== names.length) throw invalid(`ciphers="${value}" names a cipher twice`);
+  if (new Set(names).size !== names.length) throw invalid(`ciphers=${shown(value)} names a cipher twice`);
   return names;
 }
 

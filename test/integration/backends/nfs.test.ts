@@ -33,7 +33,7 @@ const BIG_MB = 64;
 /** Runs in the guest as `node guest.mjs <dist dir>`; every case prints one RESULT line. */
 const GUEST_SCRIPT = String.raw`
 import { mkdtempSync, openSync, writeSync, fsyncSync, closeSync, readSync, readFileSync, statSync,
-  writeFileSync, readdirSync } from "node:fs";
+  writeFileSync, readdirSync, promises } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -41,6 +41,7 @@ import { pathToFileURL } from "node:url";
 const dist = process.argv[2];
 const load = (p) => import(pathToFileURL(join(dist, p)).href);
 const { nfsBackend } = await load("backends/nfs/index.js");
+const { ensureDirectory } = await load("backends/nfs/preflight.js");
 const { createRunner } = await load("command.js");
 const { parseMountInfo, systemMountTable } = await load("mountinfo.js");
 const { Deadline } = await load("deadline.js");
@@ -220,6 +221,30 @@ report("hung-after", {
   leftovers: leftovers(),
 });
 silent.close();
+
+// The server stops (rpc.nfsd 0) under a mounted export: on a hard mount every call into it waits for
+// the server, forever. Four walks of the export at once must end at their deadline, and this
+// process's own file calls must still answer meanwhile (in the daemon: state writes, mountinfo).
+const nfsd = (args) => ctx.runner.run("rpc.nfsd", args, { deadline: Deadline.after(20000) });
+await run("frozen-walk", async () => {
+  const t = target();
+  const s = spec({ path: "never/looked/up", nfs_opts: "noac,lookupcache=none" });
+  await nfsBackend.mount(s, at(t), ctx, deadline());
+  const stopped = await nfsd(["0"]);
+  const walks = [1, 2, 3, 4].map(() =>
+    ensureDirectory(s, t, ctx.runner, Deadline.after(3000 * ${SCALE})).then(() => ({ ok: true }), errorOf));
+  await new Promise((r) => setTimeout(r, 1000 * ${SCALE}));
+  const before = Date.now();
+  const localMs = await Promise.race([
+    promises.stat("/tmp").then(() => Date.now() - before),
+    new Promise((r) => setTimeout(() => r("late"), 5000)),
+  ]);
+  const results = await Promise.all(walks);
+  const left = processes("stat", "realpath", "mkdir");
+  const restarted = await nfsd(["-H", SERVER, "-G", "10", "-L", "10", "8"]);
+  const down = await ctx.runner.run("umount", ["-l", t], { deadline: Deadline.after(10000) });
+  return { stopped: stopped.code, restarted: restarted.code, localMs, walks: results, left, umountCode: down.code };
+});
 `;
 
 interface CaseResult {
@@ -380,6 +405,21 @@ describe.runIf(guest)("nfs backend in a guest kernel", () => {
     expect(r.ms).toBeGreaterThanOrEqual(2900);
     expect(r.ms).toBeLessThan(8000 * SCALE);
     expect(result("hung-after")).toMatchObject({ probe: "absent", mountProcesses: [], leftovers: [] });
+  });
+
+  it("four walks of a frozen export end at their deadline, and the process's files still answer", () => {
+    const r = result("frozen-walk");
+    expect(r.ok, r.message).toBe(true);
+    expect(r).toMatchObject({ stopped: 0, restarted: 0, left: [], umountCode: 0 });
+    console.log(`frozen export: a local stat took ${r.localMs} ms while four walks hung`);
+    expect(r.localMs).not.toBe("late");
+    expect(Number(r.localMs)).toBeLessThan(500);
+    const timedOut = {
+      ok: false,
+      kind: "timeout",
+      message: `checking "never/looked/up" in export ${EXPORTS.data} on ${NFS_SERVER} timed out after ${3 * SCALE}s: check that the NFS server is answering`,
+    };
+    expect(r.walks).toEqual([timedOut, timedOut, timedOut, timedOut]);
   });
 });
 

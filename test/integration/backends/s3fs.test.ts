@@ -27,6 +27,7 @@ import { tierCanRun } from "../../support/prereq.ts";
 import { eventually, helpersFor, mountEntry, processes } from "../../support/procs.ts";
 import { writeProfile } from "../../support/profile.ts";
 import { startS3, type TestS3 } from "../../support/s3.ts";
+import { stallingS3 } from "../../support/s3-stall.ts";
 
 const exec = promisify(execFile);
 
@@ -403,6 +404,42 @@ describe.skipIf(!canRun)("s3fs backend against s3rver", () => {
       expect(err.message).not.toContain("stranger-secret-77");
       expect(await mountEntry(t)).toBeUndefined();
       expect(await eventually(async () => (await s3fsFor(t)).length === 0)).toBe(true);
+    });
+
+    it("lookups through s3fs that hang hold no thread of this process: four at once, files still answer", async () => {
+      // A peer that answers HeadBucket and s3fs's own check, then never answers a lookup under `hang`.
+      const stall = await stallingS3(s3.port, "hang");
+      try {
+        const spec = s3fsBackend.parse(opts({ endpoint: stall.endpoint, prefix: "hang/vol" }));
+        const access = await resolveAccess(spec, ctx);
+        const targets = await Promise.all([1, 2, 3, 4].map(() => newTarget()));
+        const mounts = targets.map((t) =>
+          failure(startS3fs(spec, access, targetAt(t), ctx, Deadline.after(6000))),
+        );
+        await eventually(async () => stall.held.length >= 4, 5000);
+        // The proofs now wait on S3 in the kernel: in this process, libuv's four threads must be free.
+        const at = Date.now();
+        await writeFile(join(root, "pool-probe.txt"), "x");
+        const localMs = Date.now() - at;
+        const errors = await Promise.all(mounts);
+        console.log(
+          `4 s3fs proofs hung (${stall.held.length} lookups held): a local write took ${localMs} ms`,
+        );
+        expect(stall.held.length).toBeGreaterThanOrEqual(4);
+        expect(localMs).toBeLessThan(500);
+        for (const err of errors) {
+          expect(err.kind).toBe("timeout");
+          expect(err.message).toBe(
+            `s3fs mount of s3://${BUCKET}/hang/vol @ ${stall.endpoint} timed out after 6s: no answer through the mount; check that ${stall.endpoint} is reachable, or raise VOLGATE_MOUNT_TIMEOUT`,
+          );
+        }
+        for (const t of targets) {
+          expect(await eventually(async () => (await mountEntry(t)) === undefined)).toBe(true);
+          expect(await eventually(async () => (await s3fsFor(t)).length === 0)).toBe(true);
+        }
+      } finally {
+        await stall.close();
+      }
     });
 
     it("leaves no passwd file behind, whatever happened", async () => {

@@ -462,7 +462,7 @@ describe("preflight and mount with a fake mount", () => {
   /** Every mount on the fake host. */
   const mounted = () => [...fake.host.table.values()];
 
-  it("returns the volume's directory, mounts once with the built argv and leaves nothing behind", async () => {
+  it("returns the volume's directory, mounts once with the built argv, walks it in children and leaves nothing behind", async () => {
     fake.exportContent = (root) => mkdir(join(root, "team/a"), { recursive: true }).then(() => {});
     const s = spec({ path: "team/a" });
     expect(await nfsBackend.preflight(s, ctx, deadline())).toBe("team/a");
@@ -470,7 +470,14 @@ describe("preflight and mount with a fake mount", () => {
     const checkDir = call?.args.at(-1) ?? "";
     expect(checkDir).toMatch(new RegExp(`^${work}/nfs-check-`));
     expect(call?.args).toEqual(exportMount(checkDir));
-    expect(fake.host.calls.map((c) => c.file)).toEqual(["mount", "umount"]);
+    // The walk through the export runs in children (a hung server must not hold the daemon's threads).
+    expect(fake.host.calls.map((c) => [c.file, c.args.at(-1)])).toEqual([
+      ["mount", checkDir],
+      ["realpath", checkDir],
+      ["stat", join(checkDir, "team")],
+      ["stat", join(checkDir, "team/a")],
+      ["umount", checkDir],
+    ]);
     expect(mounted()).toEqual([]);
     expect(await readdir(work)).toEqual([]);
   });

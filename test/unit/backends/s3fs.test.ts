@@ -4,15 +4,17 @@
  * key, and mount through a fake runner and mount table: the s3fs command line, what s3fs says
  * when it fails, and s3fs's "mounted, then gone" lie.
  */
-import { mkdir, mkdtemp, readdir, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path, { basename, join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Options } from "../../../src/backends/backend.ts";
+import { createRegistry } from "../../../src/backends/index.ts";
 import { s3fsBackend } from "../../../src/backends/s3fs/index.ts";
 import { Deadline } from "../../../src/deadline.ts";
 import { VolgateError } from "../../../src/errors.ts";
+import { removeSecretFiles } from "../../../src/restore.ts";
 import { type FakeEndpoint, fakeS3Endpoint } from "../../fakes/endpoints.ts";
 import { type FakeHelper, FakeHost, type Fault } from "../../fakes/host.ts";
 import { captureLog } from "../../fakes/log.ts";
@@ -571,6 +573,55 @@ describe("mount through a fake runner", () => {
     );
     expect(m.started).toHaveLength(0);
     expect(logs.some((l) => l.level === 40 && String(l.msg).includes("plain http"))).toBe(true);
+  });
+
+  it("declares its passwd files secret: the sweep before listening removes them, and nothing else", async () => {
+    const m = fakeMachine();
+    const { helper } = await m.mount(base);
+    // The name s3fs was really given, and another connection's: both secret.
+    const workDir = await mkdtemp(join(root, "work-"));
+    const files = [
+      basename(passwdOf(helper)),
+      "s3fs-0123abcd.passwd",
+      "s3fs-0123abcd.log",
+      "sshfs-1.known_hosts",
+    ];
+    for (const f of files) await writeFile(join(workDir, f), "x");
+    await mkdir(join(workDir, "nfs-check-x1"));
+    const removed = await removeSecretFiles(workDir, createRegistry().values());
+    expect(removed.sort()).toEqual(files.slice(0, 2).sort());
+    expect((await readdir(workDir)).sort()).toEqual([
+      "nfs-check-x1",
+      "s3fs-0123abcd.log",
+      "sshfs-1.known_hosts",
+    ]);
+  });
+
+  it("a profile's allowed_hosts pins its endpoints: any other is refused at create and mount, before any request", async () => {
+    const keys = { access_key_id: "AKIAPINNED\n", secret_access_key: "pinned-Secret-1\n" };
+    await writeProfile(secretsDir, "pinned", { ...keys, allowed_hosts: "s3.example.com\n" });
+    await writeProfile(secretsDir, "here", {
+      ...keys,
+      allowed_hosts: `s3.example.com\n127.0.0.1:${s3.port}\n`,
+    });
+    const seen = s3.seen.length;
+    const m = fakeMachine();
+    const spec = parse({ ...base, credentials: "pinned", endpoint: endpoint() });
+    const host = new FakeHost();
+    const ctx = host.context({ log, secretsDir, workDir: root });
+    const refused = `credentials profile "pinned" may not be used for 127.0.0.1:${s3.port}: its allowed_hosts (${join(secretsDir, "pinned", "allowed_hosts")}) lists only s3.example.com`;
+    expect((await failure(s3fsBackend.preflight(spec, ctx, Deadline.after(2000)))).message).toMatch(refused);
+    expect((await failure(m.mount({ ...base, credentials: "pinned" }))).message).toMatch(refused);
+    expect(s3.seen.length).toBe(seen);
+    expect(m.started).toEqual([]);
+    // The default port counts: https://s3.example.com is s3.example.com:443.
+    const aws = parse({ ...base, credentials: "pinned", endpoint: "https://s3.example.com" });
+    await writeProfile(secretsDir, "pinned", { ...keys, allowed_hosts: "s3.example.com:80\n" });
+    expect((await failure(s3fsBackend.preflight(aws, ctx, Deadline.after(2000)))).message).toMatch(
+      /may not be used for s3\.example\.com:443/,
+    );
+    const { helper } = await fakeMachine().mount({ ...base, credentials: "here" });
+    expect(helper?.read.get(passwdOf(helper))?.text).toBe("AKIAPINNED:pinned-Secret-1\n");
   });
 
   it("writes no passwd file when the s3fs command line cannot be built", async () => {

@@ -1,7 +1,8 @@
 /**
  * The nfs checks' round trips (src/backends/nfs/preflight.ts): every file system call on an NFS
  * mount and every TCP connection is a round trip to the server, so the checks make none they do
- * not need. File system calls are counted through a wrapped node:fs/promises on a local directory.
+ * not need. File calls (children through the runner, never the daemon's own threads) are counted
+ * on a local directory.
  */
 import { mkdir, mkdtemp, rm, symlink } from "node:fs/promises";
 import { Socket } from "node:net";
@@ -10,26 +11,22 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { parseNfs } from "../../../../src/backends/nfs/options.ts";
 import { checkReachable, ensureDirectory } from "../../../../src/backends/nfs/preflight.ts";
+import { type CommandRunner, createRunner } from "../../../../src/command.ts";
 import { Deadline } from "../../../../src/deadline.ts";
 import { type FakeEndpoint, fakeTcpPort } from "../../../fakes/endpoints.ts";
 
-const calls = vi.hoisted(() => [] as string[]);
-
-vi.mock("node:fs/promises", async (original) => {
-  const fs = await original<typeof import("node:fs/promises")>();
-  const counted =
-    <A extends unknown[], R>(name: string, fn: (...a: A) => Promise<R>) =>
-    (...a: A) => {
-      calls.push(`${name} ${String(a[0])}`);
-      return fn(...a);
-    };
+const calls: string[] = [];
+/** The real runner, recording each file call a check makes through the mount (each a round trip). */
+const runner: CommandRunner = (() => {
+  const real = createRunner(tmpdir());
   return {
-    ...fs,
-    lstat: counted("lstat", fs.lstat),
-    stat: counted("stat", fs.stat),
-    realpath: counted("realpath", fs.realpath),
+    run(file, args, options) {
+      calls.push(`${file} ${args.at(-1)}`);
+      return real.run(file, args, options);
+    },
+    start: real.start,
   };
-});
+})();
 
 describe("ensureDirectory", () => {
   let root: string;
@@ -42,18 +39,18 @@ describe("ensureDirectory", () => {
 
   const spec = (path: string) => parseNfs({ server: "nas", export: "/e", path });
 
-  it("asks once per component (lstat), and stats only what a symlink leads to", async () => {
+  it("asks once per component, and looks again only at what a symlink leads to", async () => {
     calls.length = 0;
-    await ensureDirectory(spec("team/a"), root, Deadline.after(2000));
-    expect(calls).toEqual([`realpath ${root}`, `lstat ${root}/team`, `lstat ${root}/team/a`]);
+    await ensureDirectory(spec("team/a"), root, runner, Deadline.after(2000));
+    expect(calls).toEqual([`realpath ${root}`, `stat ${root}/team`, `stat ${root}/team/a`]);
     calls.length = 0;
-    await ensureDirectory(spec("link/a"), root, Deadline.after(2000));
+    await ensureDirectory(spec("link/a"), root, runner, Deadline.after(2000));
     expect(calls).toEqual([
       `realpath ${root}`,
-      `lstat ${root}/link`,
+      `stat ${root}/link`,
       `realpath ${root}/link`,
       `stat ${root}/team`,
-      `lstat ${root}/team/a`,
+      `stat ${root}/team/a`,
     ]);
   });
 });
