@@ -8,7 +8,7 @@ import { openProfile, profileFile, readSecret } from "../credentials.ts";
 import { invalid } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import type { Catalog } from "./catalog.ts";
-import type { EtcdEndpoint } from "./etcd-kv.ts";
+import type { EtcdEndpoint } from "./etcd-client.ts";
 import type { SharedCatalog } from "./shared.ts";
 import type { Copy } from "./sync.ts";
 import { parseCatalogUrl } from "./url.ts";
