@@ -8,9 +8,9 @@ import { openProfile, profileFile, readSecret } from "../credentials.ts";
 import { invalid } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import type { Catalog } from "./catalog.ts";
+import type { Copy } from "./copy.ts";
 import type { EtcdEndpoint } from "./etcd-client.ts";
 import type { SharedCatalog } from "./shared.ts";
-import type { Copy } from "./sync.ts";
 import { parseCatalogUrl } from "./url.ts";
 
 export interface CatalogSettings {

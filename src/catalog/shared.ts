@@ -8,10 +8,11 @@ import { busy, conflict, VolgateError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import { totalMounts } from "../state/records.ts";
 import type { Catalog, CatalogStatus } from "./catalog.ts";
+import { CatalogCopy, type Copy } from "./copy.ts";
 import { type Definition, decode, encode, keys, sameVolume } from "./definition.ts";
 import type { KV } from "./kv.ts";
 import { Markers } from "./markers.ts";
-import { type Copy, CopySync } from "./sync.ts";
+import { CopySync } from "./sync.ts";
 
 export interface SharedOptions {
   /** For messages and the copy's identity: `etcd://h1:2379,h2:2379/volgate/`. */
@@ -28,6 +29,7 @@ const REMOVE_TRIES = 3;
 export class SharedCatalog implements Catalog {
   private readonly k: ReturnType<typeof keys>;
   private readonly markers: Markers;
+  private readonly copy: CatalogCopy;
   private readonly sync: CopySync;
 
   constructor(
@@ -40,7 +42,8 @@ export class SharedCatalog implements Catalog {
       for (const r of copy.values()) if (totalMounts(r) > 0) yield r.name;
     };
     this.markers = new Markers(kv, options, mounted);
-    this.sync = new CopySync(kv, options, copy, this.markers);
+    this.copy = new CatalogCopy(copy, kv, options);
+    this.sync = new CopySync(kv, options, this.copy, this.markers);
     kv.onLeaseLost(() => this.sync.leaseLost());
   }
 
@@ -53,11 +56,11 @@ export class SharedCatalog implements Catalog {
   }
 
   isGone(name: string): boolean {
-    return this.sync.isGone(name);
+    return this.copy.isGone(name);
   }
 
   conflicted(name: string): boolean {
-    return this.sync.conflicted(name);
+    return this.copy.conflicted(name);
   }
 
   async create(def: Definition): Promise<Definition> {
@@ -71,7 +74,7 @@ export class SharedCatalog implements Catalog {
     );
     const standing = ok ? def : read[0] && decode(def.name, read[0].value);
     if (standing && sameVolume(standing, def)) {
-      this.sync.revived(def.name);
+      this.copy.revived(def.name);
       return standing;
     }
     throw conflict(
@@ -81,7 +84,7 @@ export class SharedCatalog implements Catalog {
 
   async remove(name: string): Promise<void> {
     // Never published (it conflicts with the catalog's own): removing it here touches the catalog not.
-    if (this.sync.conflicted(name)) return this.sync.resolveConflict(name);
+    if (this.copy.conflicted(name)) return this.copy.resolveConflict(name);
     for (let attempt = 0; attempt < REMOVE_TRIES; attempt++) {
       if (await this.call(() => this.tryRemove(name))) return;
     }
@@ -91,21 +94,22 @@ export class SharedCatalog implements Catalog {
   }
 
   async inUse(name: string, using: boolean): Promise<void> {
-    if (this.sync.conflicted(name)) return; // the catalog's volume of that name is another one
+    if (this.copy.conflicted(name)) return; // the catalog's volume of that name is another one
     const reachable = this.sync.status().state === "ok";
     if (using) {
       await this.markers.add(name, reachable).catch((err: unknown) => {
         if (err instanceof VolgateError) throw err;
-        // The catalog went away meanwhile: the marker is put when it is back.
+        // The catalog went away meanwhile: the marker is put by the resync this starts.
         this.options.log.warn({ volume: name, err: (err as Error).message }, "in-use marker deferred");
+        this.sync.failed(err as Error);
       });
       return;
     }
-    await this.markers
-      .remove(name, reachable)
-      .catch((err: Error) =>
-        this.options.log.warn({ volume: name, err: err.message }, "in-use marker left to its lease"),
-      );
+    await this.markers.remove(name, reachable).catch((err: Error) => {
+      // Left, it would refuse other nodes' Remove for as long as this node lives: the resync deletes it.
+      this.options.log.warn({ volume: name, err: err.message }, "in-use marker left for the resync");
+      this.sync.failed(err);
+    });
   }
 
   async close(): Promise<void> {
@@ -150,24 +154,35 @@ export class SharedCatalog implements Catalog {
     return entries.find((e) => e.key === key)?.modRevision ?? 0;
   }
 
-  /** Run a catalog call; while the catalog is unreachable, fail at once with why and what still works. */
+  /**
+   * Run a catalog call; while the catalog is unreachable, fail at once with why and what still
+   * works. A call that fails is tried once more: one in flight when etcd's leader went away fails
+   * at its deadline, and the next reaches the new leader (every call here may be repeated).
+   */
   private async call<T>(work: () => Promise<T>): Promise<T> {
     const before = this.sync.status();
     if (before.state !== "ok") throw this.unreachable(before);
-    try {
-      return await work();
-    } catch (err) {
-      if (err instanceof VolgateError) throw err;
-      this.sync.failed(err as Error);
-      throw this.unreachable(this.sync.status());
+    let failure: Error | undefined;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        return await work();
+      } catch (err) {
+        if (err instanceof VolgateError) throw err;
+        failure = err as Error;
+      }
     }
+    this.sync.failed(failure as Error);
+    throw this.unreachable(this.sync.status(), failure);
   }
 
-  private unreachable(s: CatalogStatus): VolgateError {
+  private unreachable(s: CatalogStatus, failure?: Error): VolgateError {
     const state = s.state === "connecting" ? "not connected yet" : "unreachable";
+    const why = failure?.message ?? s.lastError;
+    const since = s.since ? `since ${s.since}` : "";
+    const detail = since || why ? ` (${[since, why].filter(Boolean).join(": ")})` : "";
     return new VolgateError(
       "backend",
-      `the volume catalog ${s.where} is ${state}${s.since ? ` (since ${s.since}${s.lastError ? `: ${s.lastError}` : ""})` : ""}: creating and removing volumes need it; existing volumes keep working (inspect, ls, mount, unmount)`,
+      `the volume catalog ${s.where} is ${state}${detail}: creating and removing volumes need it; existing volumes keep working (inspect, ls, mount, unmount)`,
     );
   }
 }

@@ -2,7 +2,10 @@
  * An in-process etcd for catalog unit tests: one store with revisions, leases and prefix watches,
  * and a KV client per node with the seam's interface. Outages are switches: `down` refuses calls at
  * once (connection refused), `silent` lets them time out (a server that accepts and never answers),
- * per node or for everyone; a watch ends when its node loses the server.
+ * per node or for everyone; a watch ends when its node loses the server. Seen on a real 3-member
+ * cluster and modelled here too: the member a watch is on goes away while the others answer
+ * (`dropWatches`), and calls in flight while a new leader is elected fail at their deadline, the
+ * next ones succeed (`failNext`).
  */
 import type { Compare, Entry, KV, TxnResult, WatchEvent, Write } from "../../src/catalog/kv.ts";
 
@@ -34,6 +37,7 @@ export class FakeEtcd {
   private readonly outages = new Map<string, Outage>();
   private readonly leaseLost = new Map<string, Array<() => void>>();
   private everyone: Outage | undefined;
+  private readonly failing = new Map<string, number>();
 
   /** Every call and watch of `node` (or of all nodes) fails from now on, as an outage would. */
   cut(kind: Outage = "down", node?: string): void {
@@ -45,6 +49,21 @@ export class FakeEtcd {
         s.onEnd(new Error("14 UNAVAILABLE: connection refused"));
       }
     }
+  }
+
+  /** End the watches of `node` (or everyone's) while calls keep working: their member went away. */
+  dropWatches(node?: string): void {
+    for (const s of [...this.subscribers]) {
+      if (node === undefined || s.node === node) {
+        this.subscribers.delete(s);
+        s.onEnd(new Error("14 UNAVAILABLE: Connection dropped"));
+      }
+    }
+  }
+
+  /** The next `count` calls of `node` fail at their deadline (a leader election), later ones work. */
+  failNext(count: number, node: string): void {
+    this.failing.set(node, count);
   }
 
   heal(node?: string): void {
@@ -66,6 +85,11 @@ export class FakeEtcd {
 
   client(node: string): KV {
     const gate = async () => {
+      const failing = this.failing.get(node) ?? 0;
+      if (failing > 0) {
+        this.failing.set(node, failing - 1);
+        throw new Error("no answer within 2 s");
+      }
       const outage = this.outages.get(node) ?? this.everyone;
       if (outage === "down")
         throw new Error("14 UNAVAILABLE: No connection established (connection refused)");

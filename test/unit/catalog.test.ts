@@ -163,6 +163,35 @@ describe("a shared catalog", () => {
     expect(await names(b)).toEqual(["v"]); // never a definition that exists only on one node
   });
 
+  it("the member a node's watch was on going away is no outage: Status stays ok, Create works at once", async () => {
+    etcd.dropWatches("node2");
+    expect(b.catalog?.status().state).toBe("ok");
+    expect((await b.call("/VolumeDriver.Create", create("v"))).status).toBe(200);
+    expect((await a.call("/VolumeDriver.Create", create("w"))).status).toBe(200);
+    await within1s(async () => (await names(b)).join() === "v,w"); // the watch is back
+    expect(b.catalog?.status().state).toBe("ok");
+  });
+
+  it("a call caught in a leader election is tried once more, and succeeds", async () => {
+    etcd.failNext(1, "node1");
+    expect((await a.call("/VolumeDriver.Create", create("v"))).status).toBe(200);
+    expect(etcd.values("/volgate/volumes/").map(([k]) => k)).toEqual(["/volgate/volumes/v"]);
+  });
+
+  it("an in-use marker that could not be put is put by the resync it starts: Remove elsewhere stays refused", async () => {
+    await a.call("/VolumeDriver.Create", create("v"));
+    await within1s(async () => (await names(b)).includes("v"));
+    etcd.failNext(1, "node2");
+    expect((await b.call("/VolumeDriver.Mount", { Name: "v", ID: "x" })).status).toBe(200);
+    await within1s(async () => etcd.values("/volgate/inuse/").length === 1);
+    const refused = await a.call("/VolumeDriver.Remove", { Name: "v" });
+    expect(refused.json.Err).toMatch(/in use on node node2/);
+    etcd.failNext(1, "node2");
+    expect((await b.call("/VolumeDriver.Unmount", { Name: "v", ID: "x" })).status).toBe(200);
+    await within1s(async () => etcd.values("/volgate/inuse/").length === 0); // nor is a stale one left
+    expect((await a.call("/VolumeDriver.Remove", { Name: "v" })).status).toBe(200);
+  });
+
   it("a silent server (accepts, never answers) is noticed and survived the same way", async () => {
     await a.call("/VolumeDriver.Create", create("v"));
     etcd.cut("silent", "node1");
