@@ -5,6 +5,7 @@
  * which Get, List and Path answer without waiting on it.
  */
 import { VolgateError } from "../errors.ts";
+import type { VolumeRecord } from "../state/records.ts";
 import type { Definition } from "./definition.ts";
 
 export interface CatalogStatus {
@@ -32,6 +33,8 @@ export interface Catalog {
   isGone(name: string): boolean;
   /** Defined here otherwise than in the shared catalog (kept here only, never published). */
   conflicted(name: string): boolean;
+  /** The credentials profile `record` names, when this node lacks it (from the last check, no I/O). */
+  missingProfile(record: VolumeRecord): string | undefined;
   close(): Promise<void>;
 }
 
@@ -42,6 +45,7 @@ export const localCatalog: Catalog = {
   inUse: async () => {},
   isGone: () => false,
   conflicted: () => false,
+  missingProfile: () => undefined,
   close: async () => {},
 };
 

@@ -76,7 +76,7 @@ export async function openCatalog(
   const [{ etcdKV }, { SharedCatalog }] = await Promise.all([import("./etcd-kv.ts"), import("./shared.ts")]);
   const shared: SharedCatalog = new SharedCatalog(
     etcdKV(endpoint),
-    { where: url.where, prefix: url.prefix, node: settings.nodeName, log },
+    { where: url.where, prefix: url.prefix, node: settings.nodeName, secretsDir: settings.secretsDir, log },
     copy,
   );
   return shared;

@@ -6,12 +6,13 @@
  */
 import { busy, conflict, VolgateError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
-import { totalMounts } from "../state/records.ts";
+import { totalMounts, type VolumeRecord } from "../state/records.ts";
 import type { Catalog, CatalogStatus } from "./catalog.ts";
 import { CatalogCopy, type Copy } from "./copy.ts";
 import { type Definition, decode, encode, keys, sameVolume } from "./definition.ts";
 import type { KV } from "./kv.ts";
 import { Markers } from "./markers.ts";
+import { ProfileCheck } from "./profiles.ts";
 import { CopySync } from "./sync.ts";
 
 export interface SharedOptions {
@@ -20,6 +21,8 @@ export interface SharedOptions {
   /** Key prefix, ending in `/`. */
   readonly prefix: string;
   readonly node: string;
+  /** Where this node's credentials profiles are (definitions name them). */
+  readonly secretsDir: string;
   readonly log: Logger;
 }
 
@@ -31,6 +34,7 @@ export class SharedCatalog implements Catalog {
   private readonly markers: Markers;
   private readonly copy: CatalogCopy;
   private readonly sync: CopySync;
+  private readonly profiles: ProfileCheck;
 
   constructor(
     private readonly kv: KV,
@@ -42,12 +46,14 @@ export class SharedCatalog implements Catalog {
       for (const r of copy.values()) if (totalMounts(r) > 0) yield r.name;
     };
     this.markers = new Markers(kv, options, mounted);
+    this.profiles = new ProfileCheck(options.secretsDir, () => copy.values());
     this.copy = new CatalogCopy(copy, kv, options);
-    this.sync = new CopySync(kv, options, this.copy, this.markers);
+    this.sync = new CopySync(kv, options, this.copy, this.markers, () => this.profiles.refresh());
     kv.onLeaseLost(() => this.sync.leaseLost());
   }
 
   start(): void {
+    this.profiles.start();
     this.sync.start();
   }
 
@@ -61,6 +67,10 @@ export class SharedCatalog implements Catalog {
 
   conflicted(name: string): boolean {
     return this.copy.conflicted(name);
+  }
+
+  missingProfile(record: VolumeRecord): string | undefined {
+    return this.profiles.lacking(record);
   }
 
   async create(def: Definition): Promise<Definition> {
@@ -113,6 +123,7 @@ export class SharedCatalog implements Catalog {
   }
 
   async close(): Promise<void> {
+    this.profiles.stop();
     this.sync.stop();
     await this.kv.close();
   }

@@ -33,10 +33,15 @@ export interface World {
   close(): Promise<void>;
 }
 
-function sharedCatalog(options: NonNullable<WorldOptions["catalog"]>, state: StateStore, log: Logger) {
+function sharedCatalog(
+  options: NonNullable<WorldOptions["catalog"]>,
+  state: StateStore,
+  log: Logger,
+  secretsDir: string,
+) {
   const { etcd, node } = options;
   const kv = options.wrap ?? etcd.client(node);
-  return new SharedCatalog(kv, { where: FAKE_CATALOG, prefix: "/volgate/", node, log }, state);
+  return new SharedCatalog(kv, { where: FAKE_CATALOG, prefix: "/volgate/", node, secretsDir, log }, state);
 }
 
 export interface WorldOptions {
@@ -71,7 +76,7 @@ export async function makeWorld(options: WorldOptions = {}): Promise<World> {
     preflightTimeoutMs: 2000,
     allowInlineSecrets: options.allowInlineSecrets ?? false,
   });
-  const shared = options.catalog && sharedCatalog(options.catalog, state, log);
+  const shared = options.catalog && sharedCatalog(options.catalog, state, log, ctx.secretsDir);
   if (shared) {
     driver.useCatalog(shared);
     shared.start();
