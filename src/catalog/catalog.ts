@@ -25,8 +25,12 @@ export interface Catalog {
    * node created first); throws a conflict naming the volume if another definition stands.
    */
   create(def: Definition): Promise<Definition>;
-  /** Delete the definition (never data); refused while another node holds mounts of it. */
-  remove(name: string): Promise<void>;
+  /**
+   * Delete the definition (never data); refused while another node holds mounts of it. Resolves
+   * with the catalog's own definition of that name when the volume removed here was another one
+   * (defined here only, in conflict): it takes the removed one's place on this node.
+   */
+  remove(name: string): Promise<Definition | undefined>;
   /** This node now holds mounts of `name` (true) or no longer does (false). */
   inUse(name: string, using: boolean): Promise<void>;
   /** Removed from the shared catalog while mounted here: drop it once its last mount is gone. */
@@ -41,7 +45,7 @@ export interface Catalog {
 export const localCatalog: Catalog = {
   status: () => undefined,
   create: async (def) => def,
-  remove: async () => {},
+  remove: async () => undefined,
   inUse: async () => {},
   isGone: () => false,
   conflicted: () => false,

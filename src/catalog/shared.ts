@@ -92,11 +92,15 @@ export class SharedCatalog implements Catalog {
     );
   }
 
-  async remove(name: string): Promise<void> {
-    // Never published (it conflicts with the catalog's own): removing it here touches the catalog not.
-    if (this.copy.conflicted(name)) return this.copy.resolveConflict(name);
+  async remove(name: string): Promise<Definition | undefined> {
+    // Never published (it conflicts with the catalog's own): removing it here touches the catalog
+    // not, and the catalog's shows here from now on (read now, or at the next resync if unreachable).
+    if (this.copy.conflicted(name)) {
+      await this.copy.resolveConflict(name);
+      return this.read(name).catch(() => undefined);
+    }
     for (let attempt = 0; attempt < REMOVE_TRIES; attempt++) {
-      if (await this.call(() => this.tryRemove(name))) return;
+      if (await this.call(() => this.tryRemove(name))) return undefined;
     }
     throw busy(
       `volume ${name} kept changing in the catalog ${this.options.where} while removing it: try again`,
@@ -157,6 +161,12 @@ export class SharedCatalog implements Catalog {
       ],
     );
     return ok;
+  }
+
+  private async read(name: string): Promise<Definition | undefined> {
+    const key = this.k.volume(name);
+    const entry = (await this.kv.list(key)).entries.find((e) => e.key === key);
+    return entry && decode(name, entry.value);
   }
 
   /** The mod revision of exactly `key`, 0 when absent. */
