@@ -105,9 +105,9 @@ export class Driver {
       const count = totalMounts(record);
       if (count > 0)
         throw busy(`volume ${name} is in use (${count} mount(s)): stop the containers using it first`);
-      await this.catalog.remove(name);
+      const replacement = await this.catalog.remove(name);
       await unmountPath(this.ctx, this.mountpoint(name));
-      await this.state.remove(name);
+      await this.state.update([{ remove: name }, ...(replacement ? [{ define: replacement }] : [])]);
       this.lastErrors.delete(name);
       await rmdir(this.mountpoint(name)).catch((err: NodeJS.ErrnoException) => {
         if (err.code !== "ENOENT") this.ctx.log.warn({ volume: name, err: err.message }, "mountpoint left");

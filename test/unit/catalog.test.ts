@@ -281,5 +281,11 @@ describe("switching a node from local to a shared catalog", () => {
     expect(switched.logs.some((l) => /conflicts with the catalog/.test(String(l.msg)))).toBe(true);
     await within1s(async () => (await names(b)).includes("mine"));
     expect(await readFile(join(switched.stateDir, "state.journal"), "utf8")).toContain(FAKE_CATALOG);
+    // Removing the conflicting one here leaves the catalog's, which takes its place here at once.
+    expect((await switched.call("/VolumeDriver.Remove", { Name: "w" })).status).toBe(200);
+    expect(etcd.values("/volgate/volumes/w")).toHaveLength(1);
+    const catalogs = (await switched.call("/VolumeDriver.Get", { Name: "w" })).json.Volume;
+    expect(catalogs?.Status.catalog).toBe(`${FAKE_CATALOG} ok`);
+    expect(switched.state.get("w")?.options.share).toBeUndefined();
   });
 });
