@@ -2,12 +2,14 @@
  * `npm run bench`: latency of Get, List, Path and Capabilities over the real
  * socket at 1,000 and 10,000 volumes, time from start to listening, and RSS.
  * Runs the built daemon (dist/main.js) on a pre-written state file; no volume
- * is mounted, so no traffic leaves the machine.
+ * is mounted, so no traffic leaves the machine. Then the catalog case (bench/catalog.ts): the
+ * same daemon with a shared catalog on a real etcd on 127.0.0.1.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { catalogBench } from "./catalog.ts";
 import { type RawClient, rawClient } from "./raw-client.ts";
 
 /** The flags volgate is launched with in production (plugin/config.json, volgate.service). */
@@ -137,3 +139,5 @@ for (const count of [1000, 10_000]) {
     );
   }
 }
+
+await catalogBench();
