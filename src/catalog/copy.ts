@@ -73,7 +73,7 @@ export class CatalogCopy {
       const name = e.key.slice(this.k.volumes.length);
       const def = decode(name, e.value);
       if (def) catalog.set(name, def);
-      else this.options.log.error({ key: e.key }, "malformed volume definition in the catalog: ignored");
+      else this.malformed(e.key);
     }
     const changes: Change[] = [];
     for (const [name, def] of catalog) {
@@ -98,6 +98,7 @@ export class CatalogCopy {
       const name = ev.key.slice(this.k.volumes.length);
       if (this.conflicts.has(name)) continue;
       const def = ev.type === "put" ? decode(name, ev.value) : undefined;
+      if (ev.type === "put" && !def) this.malformed(ev.key);
       if (def) {
         this.gone.delete(name);
         changes.push({ define: def });
@@ -109,6 +110,13 @@ export class CatalogCopy {
       }
     }
     await this.copy.update([...changes, { meta: { key: META_REVISION, value: revision } }]);
+  }
+
+  private malformed(key: string): void {
+    this.options.log.error(
+      { key },
+      "malformed volume definition in the catalog (or not a volume name): ignored",
+    );
   }
 
   /**

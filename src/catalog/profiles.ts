@@ -4,6 +4,7 @@
  * Checked off the request path (whenever the copy changes, and every few seconds: an operator may
  * add or remove one at any time), so Status says so without doing I/O per request.
  */
+import { isValidName } from "../backends/backend.ts";
 import { openProfile } from "../credentials.ts";
 import type { VolumeRecord } from "../state/records.ts";
 
@@ -53,7 +54,11 @@ export class ProfileCheck {
 
   private async check(): Promise<void> {
     const named = new Set<string>();
-    for (const r of this.records()) if (r.options.credentials !== undefined) named.add(r.options.credentials);
+    for (const r of this.records()) {
+      const profile = r.options.credentials;
+      // Only what a Create would accept as a profile name: never a path out of the secrets dir.
+      if (profile !== undefined && isValidName(profile)) named.add(profile);
+    }
     const missing = new Set<string>();
     await Promise.all(
       [...named].map((name) => openProfile(this.secretsDir, name).catch(() => missing.add(name))),

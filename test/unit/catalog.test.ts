@@ -248,6 +248,28 @@ describe("a shared catalog", () => {
     expect(JSON.stringify(etcd.values())).not.toContain("hunter22");
   });
 
+  it("trusts no name from the catalog: a key that is no volume name never becomes a mountpoint", async () => {
+    const value = JSON.stringify({
+      backend: "fake",
+      options: { backend: "fake", server: "srv" },
+      createdAt: new Date().toISOString(),
+      subdir: "",
+    });
+    const bad = ["../../escape", "a/b", ".hidden", "-dash"];
+    await etcd.client("intruder").txn(
+      [],
+      bad.map((n) => ({ put: `/volgate/volumes/${n}`, value })),
+    );
+    await a.call("/VolumeDriver.Create", create("ok"));
+    await within1s(async () => (await names(b)).includes("ok")); // the watch delivered both
+    const fresh = await node("node3");
+    await inSync(fresh); // and the full read
+    for (const s of [a, b, fresh]) expect(await names(s)).toEqual(["ok"]);
+    expect(fresh.logs.filter((l) => /malformed volume definition/.test(String(l.msg)))).toHaveLength(
+      bad.length,
+    );
+  });
+
   it("a lost lease (etcd expired it) puts this node's markers back", async () => {
     await a.call("/VolumeDriver.Create", create("v"));
     await a.call("/VolumeDriver.Mount", { Name: "v", ID: "x" });
