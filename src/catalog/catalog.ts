@@ -57,7 +57,9 @@ export const localCatalog: Catalog = {
  * A shared catalog before its client is loaded (or when it cannot be): everything known keeps
  * working, Create and Remove say why they cannot. Markers are put once the real one syncs.
  */
-export function pendingCatalog(where: string, lastError?: string): Catalog {
+export function pendingCatalog(where: string, why?: string): Catalog {
+  // Read once at start (the credentials profile): fixing it takes a restart.
+  const lastError = why === undefined ? undefined : `${why}; fix that, then restart volgate`;
   const status: CatalogStatus = {
     where,
     state: lastError === undefined ? "connecting" : "unreachable",

@@ -87,6 +87,16 @@ describe.skipIf(!canRun)("a shared catalog on a 3-member etcd over TLS with auth
     const refused = await driver(outside).create("v", sshVolume(sshd, remote));
     expect(refused.status).toBe(500);
     expect(refused.json.Err).toMatch(/the volume catalog etcds:\/\/.*\/other\/ is .*permission denied/);
+    // A node whose catalog credentials profile is not there says which and what to do.
+    const lacking = await catalogNode(etcd, sshd, "node4", {
+      env: { VOLGATE_CATALOG_CREDENTIALS: "absent" },
+    });
+    daemons.push(lacking);
+    await lacking.waitForLog((l) => l.msg === "cannot use the volume catalog");
+    const why = await driver(lacking).create("v", sshVolume(sshd, remote));
+    expect(why.json.Err).toMatch(
+      /the volume catalog etcds:.* is unusable: credentials profile "absent" not found: create the directory .*; fix that, then restart volgate/,
+    );
   });
 
   it("with any one member down (once the others have a leader), creates, mounts and removes work, and Status is ok", async () => {
