@@ -6,6 +6,7 @@
  */
 import { VolgateError } from "../errors.ts";
 import type { VolumeRecord } from "../state/records.ts";
+import { within } from "../time.ts";
 import type { Definition } from "./definition.ts";
 
 export interface CatalogStatus {
@@ -54,10 +55,17 @@ export const localCatalog: Catalog = {
 };
 
 /**
- * A shared catalog before its client is loaded (or when it cannot be): everything known keeps
- * working, Create and Remove say why they cannot. Markers are put once the real one syncs.
+ * How long a Create or Remove made before this node's first sync waits for it (a node that just
+ * started, with swarm's tasks arriving), rather than failing at once: dockerd gives Create 2 min.
  */
-export function pendingCatalog(where: string, why?: string): Catalog {
+export const FIRST_SYNC_WAIT_MS = 5000;
+
+/**
+ * A shared catalog before its client is loaded (or when it cannot be): everything known keeps
+ * working; Create and Remove wait a little for `loaded` (the catalog that replaces this one) and
+ * go to it, or say why they cannot. Markers are put once the real one syncs.
+ */
+export function pendingCatalog(where: string, why?: string, loaded?: Promise<Catalog>): Catalog {
   // Read once at start (the credentials profile): fixing it takes a restart.
   const lastError = why === undefined ? undefined : `${why}; fix that, then restart volgate`;
   const status: CatalogStatus = {
@@ -66,11 +74,20 @@ export function pendingCatalog(where: string, why?: string): Catalog {
     since: new Date().toISOString(),
     ...(lastError !== undefined && { lastError }),
   };
-  const refuse = async (): Promise<never> => {
-    throw new VolgateError(
+  const refusal = () =>
+    new VolgateError(
       "backend",
       `the volume catalog ${where} is ${lastError === undefined ? "not connected yet" : `unusable: ${lastError}`}: creating and removing volumes need it; existing volumes keep working`,
     );
+  const real = async (): Promise<Catalog> => {
+    const catalog = loaded && (await within(loaded, FIRST_SYNC_WAIT_MS));
+    if (catalog === undefined || catalog === "late") throw refusal();
+    return catalog;
   };
-  return { ...localCatalog, status: () => status, create: refuse, remove: refuse };
+  return {
+    ...localCatalog,
+    status: () => status,
+    create: async (def) => (await real()).create(def),
+    remove: async (name) => (await real()).remove(name),
+  };
 }

@@ -7,7 +7,8 @@
 import { busy, conflict, VolgateError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import { totalMounts, type VolumeRecord } from "../state/records.ts";
-import type { Catalog, CatalogStatus } from "./catalog.ts";
+import { within } from "../time.ts";
+import { type Catalog, type CatalogStatus, FIRST_SYNC_WAIT_MS } from "./catalog.ts";
 import { CatalogCopy, type Copy } from "./copy.ts";
 import { type Definition, decode, encode, keys, sameVolume } from "./definition.ts";
 import type { KV } from "./kv.ts";
@@ -176,11 +177,12 @@ export class SharedCatalog implements Catalog {
   }
 
   /**
-   * Run a catalog call; while the catalog is unreachable, fail at once with why and what still
-   * works. A call that fails is tried once more: one in flight when etcd's leader went away fails
+   * Run a catalog call (once this node first synced, or a few seconds after it started); while the
+   * catalog is unreachable, fail at once with why and what still works. A call that fails is tried once more: one in flight when etcd's leader went away fails
    * at its deadline, and the next reaches the new leader (every call here may be repeated).
    */
   private async call<T>(work: () => Promise<T>): Promise<T> {
+    if (this.sync.status().state === "connecting") await within(this.sync.firstSync, FIRST_SYNC_WAIT_MS);
     const before = this.sync.status();
     if (before.state !== "ok") throw this.unreachable(before);
     let failure: Error | undefined;

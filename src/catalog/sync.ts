@@ -34,6 +34,11 @@ export class CopySync {
   private brokeAt: string | undefined;
   private breakWatch: ((err: Error) => void) | undefined;
   private readonly k: ReturnType<typeof keys>;
+  private inSync: () => void = () => {};
+  /** Resolves when the copy first comes in sync. */
+  readonly firstSync = new Promise<void>((resolve) => {
+    this.inSync = resolve;
+  });
 
   constructor(
     private readonly kv: KV,
@@ -140,6 +145,7 @@ export class CopySync {
         this.brokeAt = undefined;
         this.syncs++;
         this.syncedAt = Date.now();
+        this.inSync();
         this.changed();
         await Promise.race([ended, this.probe(stretch.signal)]);
       } finally {

@@ -270,6 +270,20 @@ describe("a shared catalog", () => {
     );
   });
 
+  it("a Create made before the node's first sync waits for it instead of failing", async () => {
+    const inner = etcd.client("node3");
+    const slow: typeof inner = {
+      ...inner,
+      list: async (p) => new Promise((r) => setTimeout(r, 200)).then(() => inner.list(p)),
+    };
+    const late = await serve({ catalog: { etcd, node: "node3", wrap: slow } });
+    nodes.push(late);
+    expect(late.catalog?.status().state).toBe("connecting");
+    const created = await late.call("/VolumeDriver.Create", create("early"));
+    expect(created.status, created.text).toBe(200);
+    await within1s(async () => (await names(a)).includes("early"));
+  });
+
   it("a lost lease (etcd expired it) puts this node's markers back", async () => {
     await a.call("/VolumeDriver.Create", create("v"));
     await a.call("/VolumeDriver.Mount", { Name: "v", ID: "x" });
