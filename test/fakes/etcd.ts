@@ -149,7 +149,9 @@ export class FakeEtcd {
     if (!compares.every((c) => this.holds(c))) {
       return { ok: false, read: orRead.flatMap((k) => this.entries(k).filter((e) => e.key === k)) };
     }
-    if (writes.length > 0) this.revision++;
+    // As etcd: a transaction that changes nothing (deleting absent keys) makes no new revision.
+    const changes = writes.some((w) => !("delete" in w) || this.data.has(w.delete));
+    if (changes) this.revision++;
     const events: WatchEvent[] = [];
     for (const w of writes) {
       if ("delete" in w) {

@@ -85,6 +85,32 @@ describe.skipIf(!canRun)("a shared catalog while etcd is unreachable", () => {
     await until(async () => (await two.catalog("added")) === `${url2} ok`, 1000, "ok after resync");
   });
 
+  it("a node cut off past its lease loses its markers; a volume removed meanwhile stays there until unmounted", async () => {
+    expect((await one.create("held", sshVolume(sshd, remote))).status).toBe(200);
+    await until(async () => (await two.names()).includes("held"), 1000, "held on node2");
+    const mounted = await two.call("Mount", { Name: "held", ID: "c" });
+    expect(mounted.status, mounted.text).toBe(200);
+    expect((await one.call("Remove", { Name: "held" })).json.Err).toMatch(/in use on node node2/);
+    await relay.cut();
+    // node2's lease (15 s) runs out without it: etcd drops its marker, and node1 may remove.
+    measured.leaseExpired = await until(
+      async () =>
+        (await etcd.etcdctl(["get", "--prefix", "--keys-only", "/volgate/inuse/"])).stdout.trim() === "",
+      25_000,
+      "node2's marker gone with its lease",
+    );
+    expect((await one.call("Remove", { Name: "held" })).status).toBe(200);
+    await relay.heal();
+    await until(async () => (await two.catalog("held")).includes(" ok;"), 10_000, "node2 in sync again");
+    expect(await two.catalog("held")).toMatch(
+      /removed from the catalog by another node, gone here after its last unmount/,
+    );
+    await writeFile(join(mounted.json.Mountpoint, "still.txt"), "still mounted\n"); // the mount goes on
+    expect(await readFile(join(remote, "still.txt"), "utf8")).toBe("still mounted\n");
+    expect((await two.call("Unmount", { Name: "held", ID: "c" })).status).toBe(200);
+    expect(await two.names()).not.toContain("held");
+  }, 60_000);
+
   it("with etcd down, known volumes work from the copy; Create and Remove fail at once, saying why", async () => {
     const known = "kept";
     const member = etcd.members[0];
