@@ -105,7 +105,11 @@ export function etcdKV(endpoint: EtcdEndpoint): KV {
     },
 
     async watch(prefix, revision, onEvents, onEnd) {
-      const watcher = client
+      // A client of its own for each watch: the client's watch manager wedged for good once etcd
+      // cancelled a watch as it created it (an auth token that restarted members no longer knew):
+      // its queue of watches to create waits for an answer that never comes.
+      const own = etcdClient(endpoint);
+      const watcher = own
         .watch()
         .prefix(prefix)
         .startRevision(String(revision + 1))
@@ -119,6 +123,7 @@ export function etcdKV(endpoint: EtcdEndpoint): KV {
           watcher.cancel().catch(() => {}),
           CALL_TIMEOUT_MS,
         );
+        own.close();
       };
       // A stopped watcher the client still revives must not feed the copy out of turn.
       watcher.on("data", (res) => {
