@@ -35,6 +35,12 @@ export class CopySync {
   private breakWatch: ((err: Error) => void) | undefined;
   private readonly k: ReturnType<typeof keys>;
   private inSync: () => void = () => {};
+  /**
+   * Changes to the copy, one after the other: each is worked out from the copy as the one before
+   * left it (the store applies a change only once it is durable, so a delete computed while the
+   * put before it was still being written found nothing to delete).
+   */
+  private applying: Promise<unknown> = Promise.resolve();
   /** Resolves when the copy first comes in sync. */
   readonly firstSync = new Promise<void>((resolve) => {
     this.inSync = resolve;
@@ -117,7 +123,7 @@ export class CopySync {
   private async followOnce(): Promise<void> {
     await this.copy.publishOnce();
     const { revision, entries } = await this.kv.list(this.k.volumes);
-    const volumes = await this.copy.resync(entries, revision);
+    const volumes = await this.inTurn(() => this.copy.resync(entries, revision));
     const stretch = new AbortController();
     let fail: (err: Error) => void = () => {};
     const ended = new Promise<never>((_, reject) => {
@@ -159,7 +165,15 @@ export class CopySync {
 
   private onEvents(events: readonly WatchEvent[], revision: number): void {
     // The copy could not follow: resync from a full read.
-    void this.copy.follow(events, revision).then(this.changed, (err: Error) => this.failed(err));
+    void this.inTurn(() => this.copy.follow(events, revision)).then(this.changed, (err: Error) =>
+      this.failed(err),
+    );
+  }
+
+  private inTurn<T>(work: () => Promise<T>): Promise<T> {
+    const turn = this.applying.then(work);
+    this.applying = turn.catch(() => {});
+    return turn;
   }
 
   /** A watch on a silent server can stay quiet forever: probe it; a failure ends this stretch. */

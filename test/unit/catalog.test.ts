@@ -284,6 +284,24 @@ describe("a shared catalog", () => {
     await within1s(async () => (await names(a)).includes("early"));
   });
 
+  it("follows changes in their order: a delete right after a put is not lost", async () => {
+    const value = JSON.stringify({
+      backend: "fake",
+      options: { backend: "fake", server: "srv" },
+      createdAt: new Date().toISOString(),
+      subdir: "",
+    });
+    const other = etcd.client("other");
+    await Promise.all([
+      other.txn([], [{ put: "/volgate/volumes/brief", value }]),
+      other.txn([], [{ delete: "/volgate/volumes/brief" }]),
+      other.txn([], [{ put: "/volgate/volumes/stays", value }]),
+    ]);
+    await within1s(async () => (await names(b)).includes("stays"));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await names(b)).toEqual(["stays"]);
+  });
+
   it("a lost lease (etcd expired it) puts this node's markers back", async () => {
     await a.call("/VolumeDriver.Create", create("v"));
     await a.call("/VolumeDriver.Mount", { Name: "v", ID: "x" });
