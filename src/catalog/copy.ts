@@ -61,9 +61,16 @@ export class CatalogCopy {
     this.conflicts = conflicts;
   }
 
-  /** Publish this node's volumes, the first time it uses this catalog. */
-  async publishOnce(): Promise<void> {
-    if (this.copy.meta(META_CATALOG) !== this.options.where) await this.publish();
+  /**
+   * Publish this node's volumes the first time it uses this catalog: the store `cluster` (whatever
+   * the URL lists) under this prefix. True when it did. Keyed by URL, a node given its members in
+   * another order published again, and brought back what others had removed meanwhile.
+   */
+  async publishOnce(cluster: string): Promise<boolean> {
+    const identity = `${cluster}${this.options.prefix}`;
+    if (this.copy.meta(META_CATALOG) === identity) return false;
+    await this.publish(identity);
+    return true;
   }
 
   /** Bring the copy in line with a full read at `revision`; a mounted volume the catalog lost stays until unmounted. */
@@ -123,7 +130,7 @@ export class CatalogCopy {
    * This node's volumes from before it used this catalog: published create-if-absent. One that
    * conflicts with a definition already there is reported and kept here as it is, never overwritten.
    */
-  private async publish(): Promise<void> {
+  private async publish(identity: string): Promise<void> {
     const conflicts = new Set(this.conflicts);
     for (const record of this.copy.values()) {
       const def = definitionOf(record);
@@ -142,7 +149,7 @@ export class CatalogCopy {
       );
     }
     await this.copy.update([
-      { meta: { key: META_CATALOG, value: this.options.where } },
+      { meta: { key: META_CATALOG, value: identity } },
       { meta: { key: META_CONFLICTS, value: JSON.stringify([...conflicts]) } },
     ]);
     this.conflicts = conflicts;

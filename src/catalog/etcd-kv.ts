@@ -71,6 +71,7 @@ export function etcdKV(endpoint: EtcdEndpoint): KV {
       const entries: Entry[] = [];
       let from = bytes(prefix);
       let revision: string | undefined;
+      let cluster = "";
       for (;;) {
         const page = await bounded(
           client.kv.range(
@@ -79,9 +80,10 @@ export function etcdKV(endpoint: EtcdEndpoint): KV {
           ),
         );
         revision ??= page.header.revision;
+        cluster ||= page.header.cluster_id;
         for (const kv of page.kvs) entries.push(entryOf(kv));
         const last = page.kvs.at(-1);
-        if (!page.more || last === undefined) return { revision: Number(revision), entries };
+        if (!page.more || last === undefined) return { revision: Number(revision), entries, cluster };
         from = Buffer.concat([last.key, Buffer.from([0])]);
       }
     },

@@ -121,8 +121,10 @@ export class CopySync {
 
   /** One connected stretch: publish, resync, watch; resolves never, rejects when it ends. */
   private async followOnce(): Promise<void> {
-    await this.copy.publishOnce();
-    const { revision, entries } = await this.kv.list(this.k.volumes);
+    let read = await this.kv.list(this.k.volumes);
+    // What it published is in the catalog now: read again.
+    if (await this.copy.publishOnce(read.cluster)) read = await this.kv.list(this.k.volumes);
+    const { revision, entries } = read;
     const volumes = await this.inTurn(() => this.copy.resync(entries, revision));
     const stretch = new AbortController();
     let fail: (err: Error) => void = () => {};

@@ -30,6 +30,8 @@ const SILENT_MS = 50;
 
 export class FakeEtcd {
   revision = 1;
+  /** etcd's cluster ID, as every answer's header carries it. */
+  cluster = "fake-cluster-1";
   readonly data = new Map<string, Stored>();
   /** Every change, for watches that start from an earlier revision. */
   private readonly history: Array<{ revision: number; events: readonly WatchEvent[] }> = [];
@@ -101,7 +103,7 @@ export class FakeEtcd {
     return {
       list: async (prefix) => {
         await gate();
-        return { revision: this.revision, entries: this.entries(prefix) };
+        return { revision: this.revision, entries: this.entries(prefix), cluster: this.cluster };
       },
       txn: async (compares, writes, orRead = []) => {
         await gate();

@@ -41,7 +41,11 @@ function sharedCatalog(
 ) {
   const { etcd, node } = options;
   const kv = options.wrap ?? etcd.client(node);
-  return new SharedCatalog(kv, { where: FAKE_CATALOG, prefix: "/volgate/", node, secretsDir, log }, state);
+  return new SharedCatalog(
+    kv,
+    { where: options.where ?? FAKE_CATALOG, prefix: "/volgate/", node, secretsDir, log },
+    state,
+  );
 }
 
 export interface WorldOptions {
@@ -50,7 +54,13 @@ export interface WorldOptions {
   readonly allowInlineSecrets?: boolean;
   readonly mountTimeoutMs?: number;
   /** Share volume definitions through this (fake) etcd, as node `node`. */
-  readonly catalog?: { readonly etcd: FakeEtcd; readonly node: string; readonly wrap?: KV };
+  readonly catalog?: {
+    readonly etcd: FakeEtcd;
+    readonly node: string;
+    readonly wrap?: KV;
+    /** The catalog URL as this node names it (default FAKE_CATALOG). */
+    readonly where?: string;
+  };
 }
 
 export const FAKE_CATALOG = "etcd://fake:2379/volgate/";

@@ -302,6 +302,25 @@ describe("a shared catalog", () => {
     expect(await names(b)).toEqual(["stays"]);
   });
 
+  it("a node given its members otherwise publishes nothing again: what was removed meanwhile stays removed", async () => {
+    const dir = await tempDir();
+    const c = await node("node3", dir);
+    await inSync(c);
+    await a.call("/VolumeDriver.Create", create("v"));
+    await within1s(async () => (await names(c)).includes("v"));
+    await c.close();
+    nodes = nodes.filter((n) => n !== c);
+    expect((await a.call("/VolumeDriver.Remove", { Name: "v" })).status).toBe(200);
+    const again = await serve({
+      dir,
+      catalog: { etcd, node: "node3", where: "etcd://other:2379,fake:2379/volgate/" },
+    });
+    nodes.push(again);
+    await inSync(again);
+    expect(await names(again)).toEqual([]);
+    expect(etcd.values("/volgate/volumes/")).toEqual([]);
+  });
+
   it("a lost lease (etcd expired it) puts this node's markers back", async () => {
     await a.call("/VolumeDriver.Create", create("v"));
     await a.call("/VolumeDriver.Mount", { Name: "v", ID: "x" });
@@ -334,7 +353,9 @@ describe("switching a node from local to a shared catalog", () => {
     expect(w.Status.catalog).toMatch(/defined here otherwise than in the catalog/);
     expect(switched.logs.some((l) => /conflicts with the catalog/.test(String(l.msg)))).toBe(true);
     await within1s(async () => (await names(b)).includes("mine"));
-    expect(await readFile(join(switched.stateDir, "state.journal"), "utf8")).toContain(FAKE_CATALOG);
+    expect(await readFile(join(switched.stateDir, "state.journal"), "utf8")).toContain(
+      `${etcd.cluster}/volgate/`,
+    );
     // Removing the conflicting one here leaves the catalog's, which takes its place here at once.
     expect((await switched.call("/VolumeDriver.Remove", { Name: "w" })).status).toBe(200);
     expect(etcd.values("/volgate/volumes/w")).toHaveLength(1);
