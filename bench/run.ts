@@ -3,11 +3,15 @@
  * socket at 1,000 and 10,000 volumes, time from start to listening, and RSS.
  * Runs the daemon bundle (dist/bundle/volgate.mjs, what ships) on a pre-written state file; no volume
  * is mounted, so no traffic leaves the machine.
+ * Runs the built daemon (dist/main.js) on a pre-written state file; no volume
+ * is mounted, so no traffic leaves the machine. Then the catalog case (bench/catalog.ts): the
+ * same daemon with a shared catalog on a real etcd on 127.0.0.1.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { catalogBench } from "./catalog.ts";
 import { createTrend, describeTrend } from "./creates.ts";
 import { getLoad, type LoadResult } from "./load.ts";
 import { type RawClient, rawClient } from "./raw-client.ts";
@@ -208,3 +212,4 @@ async function versusNull(count: number) {
 
 await versusNull(10_000);
 console.log(`\n${describeTrend(10_000, await createTrend(10_000))}`);
+await catalogBench();

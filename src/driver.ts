@@ -103,10 +103,9 @@ export class Driver {
       const count = totalMounts(record);
       if (count > 0)
         throw busy(`volume ${name} is in use (${count} mount(s)): stop the containers using it first`);
-      this.catalog.ready();
-      await this.catalog.remove(name);
+      const replacement = await this.catalog.remove(name);
       await unmountPath(this.ctx, this.mountpoint(name));
-      await this.state.remove(name);
+      await this.state.update([{ remove: name }, ...(replacement ? [{ define: replacement }] : [])]);
       this.lastErrors.delete(name);
       const resolved = this.resolver.tryResolve(record);
       if ("key" in resolved) await this.connections.dropIdle(resolved.key);

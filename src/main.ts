@@ -8,7 +8,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { buildApp } from "./app.ts";
 import { createRegistry } from "./backends/index.ts";
-import { pendingCatalog } from "./catalog/catalog.ts";
+import { type Catalog, pendingCatalog } from "./catalog/catalog.ts";
 import { openCatalog } from "./catalog/index.ts";
 import { parseCatalogUrl } from "./catalog/url.ts";
 import { createRunner } from "./command.ts";
@@ -36,20 +36,26 @@ async function prepareDirs(config: Config): Promise<string> {
   return workDir;
 }
 
-/** Load the shared catalog's client (gRPC is slow to load) and start following it. */
-async function startCatalog(config: Config, state: StateStore, driver: Driver, log: Logger, where: string) {
+/** Load the shared catalog's client (gRPC is slow to load), start following it, and use it from now on. */
+async function startCatalog(
+  config: Config,
+  state: StateStore,
+  driver: Driver,
+  log: Logger,
+  where: string,
+): Promise<Catalog> {
+  let catalog: Catalog;
   try {
     const shared = await openCatalog(config, state, log);
-    if (shared) {
-      driver.useCatalog(shared);
-      shared.start();
-    }
-    return shared;
+    if (!shared) throw new Error(`${where} is no shared catalog`);
+    shared.start();
+    catalog = shared;
   } catch (err) {
     log.error({ catalog: where, err: messageOf(err) }, "cannot use the volume catalog");
-    driver.useCatalog(pendingCatalog(where, messageOf(err)));
-    return undefined;
+    catalog = pendingCatalog(where, messageOf(err));
   }
+  driver.useCatalog(catalog);
+  return catalog;
 }
 
 async function main(): Promise<void> {
@@ -83,7 +89,11 @@ async function main(): Promise<void> {
   const driver = new Driver(state, connections, backends, ctx, config);
   const sharedCatalog = parseCatalogUrl(config.catalog);
   // Never a volume only here because the shared catalog was not loaded yet: until it is, Create waits for it.
-  if (sharedCatalog) driver.useCatalog(pendingCatalog(sharedCatalog.where));
+  let loaded: (catalog: Catalog) => void = () => {};
+  const loading = new Promise<Catalog>((resolve) => {
+    loaded = resolve;
+  });
+  if (sharedCatalog) driver.useCatalog(pendingCatalog(sharedCatalog.where, undefined, loading));
   const checkDirs = await findCheckDirs(workDir); // before listening: a new Create's are not leftovers
   const secrets = await removeSecretFiles(workDir, backends.values()); // no secret at rest after a crash
   if (secrets.length > 0) log.warn({ files: secrets }, "removed secret files a crash left in the work dir");
@@ -103,6 +113,7 @@ async function main(): Promise<void> {
   );
 
   const catalog = sharedCatalog ? startCatalog(config, state, driver, log, sharedCatalog.where) : undefined;
+  void catalog?.then(loaded);
   const deps = { driver, connections, ctx, mountTimeoutMs: config.mountTimeoutMs, signal: stopping.signal };
   void restore(deps, checkDirs)
     .then((report) => log.info(report, "reconciled mounts after start"))

@@ -35,7 +35,7 @@ export function statusOf(
   catalog: Catalog,
 ): VolumeStatus {
   const mounts = totalMounts(record);
-  const shared = catalogLine(record.name, catalog);
+  const shared = catalogLine(record, catalog);
   const base = {
     backend: record.backend,
     mounted: mounts > 0,
@@ -51,7 +51,8 @@ export function statusOf(
 }
 
 /** e.g. `etcd://h:2379/volgate/ ok`, or `... unreachable since T (why): this node works from its copy`. */
-function catalogLine(name: string, catalog: Catalog): string | undefined {
+function catalogLine(record: VolumeRecord, catalog: Catalog): string | undefined {
+  const { name } = record;
   const s = catalog.status();
   if (!s) return undefined;
   const state =
@@ -63,5 +64,10 @@ function catalogLine(name: string, catalog: Catalog): string | undefined {
     : catalog.conflicted(name)
       ? "; defined here otherwise than in the catalog: kept on this node only (remove it here, or rename it)"
       : "";
-  return `${s.where} ${state}${note}`;
+  const profile = catalog.missingProfile(record);
+  const lacking =
+    profile === undefined
+      ? ""
+      : `; credentials profile "${profile}" is missing on this node: copy it here from the node that created the volume (every node needs it)`;
+  return `${s.where} ${state}${note}${lacking}`;
 }

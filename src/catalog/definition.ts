@@ -7,6 +7,7 @@
  *   <prefix>guard/<name>          rewritten with every in-use marker, so a Remove that read no
  *                                 markers can prove none appeared before it deleted the definition
  */
+import { isValidName } from "../names.ts";
 import { type StoredDefinition, type Strings, sameStrings, type VolumeRecord } from "../state/records.ts";
 
 export type Definition = StoredDefinition;
@@ -30,8 +31,12 @@ export function encode(def: Definition): string {
   return JSON.stringify(rest);
 }
 
-/** A stored definition, or undefined for anything malformed (logged by the caller, never trusted). */
+/**
+ * A stored definition, or undefined for anything malformed (logged by the caller, never trusted):
+ * a key's name becomes a mountpoint under the root, so it must be a volume name like any Create's.
+ */
 export function decode(name: string, text: string): Definition | undefined {
+  if (!isValidName(name)) return undefined;
   try {
     const v = JSON.parse(text) as Partial<Definition>;
     const options = v.options as Record<string, unknown> | undefined;

@@ -1,26 +1,25 @@
 /**
- * etcd (v3, through the etcd3 client) behind the KV seam. Every unary call has a deadline (without
- * one a call to a silent server hangs 45 s and more) and no retries or circuit breaker of the client's
- * own (its breaker kept failing for ~5 s after etcd came back): the catalog decides when to retry.
+ * etcd (v3, through the etcd3 client: etcd-client.ts) behind the KV seam. Every call has one
+ * deadline and fails over to the other members within it; the catalog decides when to try again.
  * Loaded only in catalog mode, after the socket listens: gRPC costs start-up time.
  */
-import { noop } from "cockatiel";
-import { Etcd3, type IOptions, type Lease, type Watcher } from "etcd3";
+import type { Lease, Watcher } from "etcd3";
+import { within } from "../time.ts";
+import { bounded, CALL_TIMEOUT_MS, callOptions, type EtcdEndpoint, etcdClient } from "./etcd-client.ts";
 import type { Compare, Entry, KV, TxnResult, WatchEvent, Write } from "./kv.ts";
 
-/** A unary call (range, txn, lease grant) that takes longer than this has failed. */
-const CALL_TIMEOUT_MS = 2000;
 /** How long this node's in-use markers outlive it when it stops keeping its lease alive. */
 const LEASE_TTL_S = 15;
 
-export interface EtcdEndpoint {
-  /** `http://h:p` or `https://h:p`. */
-  readonly hosts: readonly string[];
-  readonly auth?: { readonly username: string; readonly password: string };
-  readonly tls?: { readonly ca: Buffer; readonly cert?: Buffer; readonly key?: Buffer };
-}
+/** Keys per page of a prefix read. */
+const PAGE = 1000;
 
 const bytes = (s: string) => Buffer.from(s);
+const entryOf = (kv: { key: Buffer; value: Buffer; mod_revision: string }): Entry => ({
+  key: kv.key.toString(),
+  value: kv.value.toString(),
+  modRevision: Number(kv.mod_revision),
+});
 /** The first key after every key starting with `prefix`. */
 function prefixEnd(prefix: string): Buffer {
   const end = Buffer.from(prefix);
@@ -29,28 +28,14 @@ function prefixEnd(prefix: string): Buffer {
 }
 
 export function etcdKV(endpoint: EtcdEndpoint): KV {
-  const options: IOptions = {
-    hosts: [...endpoint.hosts],
-    dialTimeout: CALL_TIMEOUT_MS,
-    faultHandling: { host: () => noop, global: noop },
-    defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + CALL_TIMEOUT_MS }),
-    ...(endpoint.auth && { auth: { ...endpoint.auth } }),
-    ...(endpoint.tls && {
-      credentials: {
-        rootCertificate: endpoint.tls.ca,
-        ...(endpoint.tls.cert && { certChain: endpoint.tls.cert }),
-        ...(endpoint.tls.key && { privateKey: endpoint.tls.key }),
-      },
-    }),
-  };
-  const client = new Etcd3(options);
+  const client = etcdClient(endpoint);
   const lostHandlers: Array<() => void> = [];
   let lease: Lease | undefined;
 
   /** This node's lease, granted on first use and again after it was lost. */
   const leaseId = async (): Promise<string> => {
     if (!lease) {
-      const fresh = client.lease(LEASE_TTL_S);
+      const fresh = client.lease(LEASE_TTL_S, callOptions());
       fresh.on("lost", () => {
         if (lease === fresh) lease = undefined;
         for (const handler of lostHandlers) handler();
@@ -80,46 +65,71 @@ export function etcdKV(endpoint: EtcdEndpoint): KV {
 
   return {
     async list(prefix) {
-      const res = await client.kv.range({ key: bytes(prefix), range_end: prefixEnd(prefix) });
-      const entries: Entry[] = res.kvs.map((kv) => ({
-        key: kv.key.toString(),
-        value: kv.value.toString(),
-        modRevision: Number(kv.mod_revision),
-      }));
-      return { revision: Number(res.header.revision), entries };
+      // Page by page at the first page's revision: one answer of 10,000 definitions is near the
+      // 4 MiB a gRPC message may hold (RESOURCE_EXHAUSTED beyond).
+      const end = prefixEnd(prefix);
+      const entries: Entry[] = [];
+      let from = bytes(prefix);
+      let revision: string | undefined;
+      let cluster = "";
+      for (;;) {
+        const page = await bounded(
+          client.kv.range(
+            { key: from, range_end: end, limit: PAGE, ...(revision !== undefined && { revision }) },
+            callOptions(),
+          ),
+        );
+        revision ??= page.header.revision;
+        cluster ||= page.header.cluster_id;
+        for (const kv of page.kvs) entries.push(entryOf(kv));
+        const last = page.kvs.at(-1);
+        if (!page.more || last === undefined) return { revision: Number(revision), entries, cluster };
+        from = Buffer.concat([last.key, Buffer.from([0])]);
+      }
     },
 
     async txn(compares, writes, orRead = []): Promise<TxnResult> {
-      const res = await client.kv.txn({
-        compare: compares.map(compare),
-        success: await Promise.all(writes.map(request)),
-        failure: orRead.map((key) => ({ request_range: { key: bytes(key) } })),
-      });
+      const success = await bounded(Promise.all(writes.map(request)));
+      const res = await bounded(
+        client.kv.txn(
+          {
+            compare: compares.map(compare),
+            success,
+            failure: orRead.map((key) => ({ request_range: { key: bytes(key) } })),
+          },
+          callOptions(),
+        ),
+      );
       const read = res.succeeded
         ? []
-        : res.responses.flatMap((r) =>
-            (r.response_range?.kvs ?? []).map((kv) => ({
-              key: kv.key.toString(),
-              value: kv.value.toString(),
-              modRevision: Number(kv.mod_revision),
-            })),
-          );
+        : res.responses.flatMap((r) => (r.response_range?.kvs ?? []).map(entryOf));
       return { ok: res.succeeded, read };
     },
 
     async watch(prefix, revision, onEvents, onEnd) {
-      const watcher: Watcher = await client
+      // A client of its own for each watch: the client's watch manager wedged for good once etcd
+      // cancelled a watch as it created it (an auth token that restarted members no longer knew):
+      // its queue of watches to create waits for an answer that never comes.
+      const own = etcdClient(endpoint);
+      const watcher = own
         .watch()
         .prefix(prefix)
         .startRevision(String(revision + 1))
-        .create();
+        .watcher();
       let ended = false;
-      const end = (err: Error) => {
-        if (ended) return;
+      // The client answers a cancel only once the watch is created (or its stream breaks): while no
+      // member answers that is never, and a loop waiting on it stayed stuck after etcd was back.
+      const stop = async () => {
         ended = true;
-        onEnd(err);
+        await within(
+          watcher.cancel().catch(() => {}),
+          CALL_TIMEOUT_MS,
+        );
+        own.close();
       };
+      // A stopped watcher the client still revives must not feed the copy out of turn.
       watcher.on("data", (res) => {
+        if (ended) return;
         const events: WatchEvent[] = res.events.map((e) => ({
           type: e.type === "Delete" ? "delete" : "put",
           key: e.kv.key.toString(),
@@ -127,13 +137,24 @@ export function etcdKV(endpoint: EtcdEndpoint): KV {
         }));
         if (events.length > 0) onEvents(events, Number(res.header.revision));
       });
+      // Until it is established, a broken stream is the client's to retry (and an error rejects below).
+      let live = false;
+      const end = (err: Error) => {
+        if (ended || !live) return;
+        ended = true;
+        onEnd(err);
+      };
       watcher.on("disconnected", (err) => end(err));
       watcher.on("error", (err) => end(err));
       watcher.on("end", () => end(new Error("the watch stream ended")));
-      return async () => {
-        ended = true;
-        await watcher.cancel();
-      };
+      try {
+        await established(watcher);
+        live = true;
+      } catch (err) {
+        await stop();
+        throw err;
+      }
+      return stop;
     },
 
     onLeaseLost(handler) {
@@ -145,4 +166,20 @@ export function etcdKV(endpoint: EtcdEndpoint): KV {
       client.close();
     },
   };
+}
+
+/**
+ * Until etcd confirmed the watch. The client's create() waits for ever while no member answers
+ * (it retries the stream by itself): give up at the call deadline instead.
+ */
+function established(watcher: Watcher): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  return new Promise<void>((resolve, reject) => {
+    watcher.once("connected", () => resolve());
+    watcher.once("error", reject);
+    timer = setTimeout(
+      () => reject(new Error(`the watch was not established within ${CALL_TIMEOUT_MS / 1000} s`)),
+      CALL_TIMEOUT_MS,
+    );
+  }).finally(() => clearTimeout(timer));
 }

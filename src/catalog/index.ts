@@ -8,9 +8,9 @@ import { openProfile, profileFile, readSecret } from "../credentials.ts";
 import { invalid } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import type { Catalog } from "./catalog.ts";
-import type { EtcdEndpoint } from "./etcd-kv.ts";
+import type { Copy } from "./copy.ts";
+import type { EtcdEndpoint } from "./etcd-client.ts";
 import type { SharedCatalog } from "./shared.ts";
-import type { Copy } from "./sync.ts";
 import { parseCatalogUrl } from "./url.ts";
 
 export interface CatalogSettings {
@@ -76,7 +76,7 @@ export async function openCatalog(
   const [{ etcdKV }, { SharedCatalog }] = await Promise.all([import("./etcd-kv.ts"), import("./shared.ts")]);
   const shared: SharedCatalog = new SharedCatalog(
     etcdKV(endpoint),
-    { where: url.where, prefix: url.prefix, node: settings.nodeName, log },
+    { where: url.where, prefix: url.prefix, node: settings.nodeName, secretsDir: settings.secretsDir, log },
     copy,
   );
   return shared;

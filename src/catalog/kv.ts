@@ -29,8 +29,11 @@ export interface WatchEvent {
 }
 
 export interface KV {
-  /** Every key under `prefix`, and the revision the read saw. */
-  list(prefix: string): Promise<{ revision: number; entries: Entry[] }>;
+  /**
+   * Every key under `prefix`, the revision the read saw, and which store answered (etcd's cluster
+   * ID: the same cluster whichever members a URL lists).
+   */
+  list(prefix: string): Promise<{ revision: number; entries: Entry[]; cluster: string }>;
   /** When every compare holds, do `writes` and answer ok; otherwise answer the entries of `orRead`. */
   txn(compares: readonly Compare[], writes: readonly Write[], orRead?: readonly string[]): Promise<TxnResult>;
   /**

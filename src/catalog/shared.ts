@@ -6,12 +6,15 @@
  */
 import { busy, conflict, VolgateError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
-import { totalMounts } from "../state/records.ts";
-import type { Catalog, CatalogStatus } from "./catalog.ts";
+import { totalMounts, type VolumeRecord } from "../state/records.ts";
+import { within } from "../time.ts";
+import { type Catalog, type CatalogStatus, FIRST_SYNC_WAIT_MS } from "./catalog.ts";
+import { CatalogCopy, type Copy } from "./copy.ts";
 import { type Definition, decode, encode, keys, sameVolume } from "./definition.ts";
 import type { KV } from "./kv.ts";
 import { Markers } from "./markers.ts";
-import { type Copy, CopySync } from "./sync.ts";
+import { ProfileCheck } from "./profiles.ts";
+import { CopySync } from "./sync.ts";
 
 export interface SharedOptions {
   /** For messages and the copy's identity: `etcd://h1:2379,h2:2379/volgate/`. */
@@ -19,6 +22,8 @@ export interface SharedOptions {
   /** Key prefix, ending in `/`. */
   readonly prefix: string;
   readonly node: string;
+  /** Where this node's credentials profiles are (definitions name them). */
+  readonly secretsDir: string;
   readonly log: Logger;
 }
 
@@ -28,7 +33,9 @@ const REMOVE_TRIES = 3;
 export class SharedCatalog implements Catalog {
   private readonly k: ReturnType<typeof keys>;
   private readonly markers: Markers;
+  private readonly copy: CatalogCopy;
   private readonly sync: CopySync;
+  private readonly profiles: ProfileCheck;
 
   constructor(
     private readonly kv: KV,
@@ -40,11 +47,14 @@ export class SharedCatalog implements Catalog {
       for (const r of copy.values()) if (totalMounts(r) > 0) yield r.name;
     };
     this.markers = new Markers(kv, options, mounted);
-    this.sync = new CopySync(kv, options, copy, this.markers);
+    this.profiles = new ProfileCheck(options.secretsDir, () => copy.values());
+    this.copy = new CatalogCopy(copy, kv, options);
+    this.sync = new CopySync(kv, options, this.copy, this.markers, () => this.profiles.refresh());
     kv.onLeaseLost(() => this.sync.leaseLost());
   }
 
   start(): void {
+    this.profiles.start();
     this.sync.start();
   }
 
@@ -52,17 +62,22 @@ export class SharedCatalog implements Catalog {
     return this.sync.status();
   }
 
+  /** Before a slow preflight: an unreachable catalog says so at once (a first sync under way is waited for by the call). */
   ready(): void {
     const s = this.sync.status();
-    if (s.state !== "ok") throw this.unreachable(s);
+    if (s.state === "unreachable") throw this.unreachable(s);
   }
 
   isGone(name: string): boolean {
-    return this.sync.isGone(name);
+    return this.copy.isGone(name);
   }
 
   conflicted(name: string): boolean {
-    return this.sync.conflicted(name);
+    return this.copy.conflicted(name);
+  }
+
+  missingProfile(record: VolumeRecord): string | undefined {
+    return this.profiles.lacking(record);
   }
 
   async create(def: Definition): Promise<Definition> {
@@ -76,7 +91,7 @@ export class SharedCatalog implements Catalog {
     );
     const standing = ok ? def : read[0] && decode(def.name, read[0].value);
     if (standing && sameVolume(standing, def)) {
-      this.sync.revived(def.name);
+      this.copy.revived(def.name);
       return standing;
     }
     throw conflict(
@@ -84,11 +99,15 @@ export class SharedCatalog implements Catalog {
     );
   }
 
-  async remove(name: string): Promise<void> {
-    // Never published (it conflicts with the catalog's own): removing it here touches the catalog not.
-    if (this.sync.conflicted(name)) return this.sync.resolveConflict(name);
+  async remove(name: string): Promise<Definition | undefined> {
+    // Never published (it conflicts with the catalog's own): removing it here touches the catalog
+    // not, and the catalog's shows here from now on (read now, or at the next resync if unreachable).
+    if (this.copy.conflicted(name)) {
+      await this.copy.resolveConflict(name);
+      return this.read(name).catch(() => undefined);
+    }
     for (let attempt = 0; attempt < REMOVE_TRIES; attempt++) {
-      if (await this.call(() => this.tryRemove(name))) return;
+      if (await this.call(() => this.tryRemove(name))) return undefined;
     }
     throw busy(
       `volume ${name} kept changing in the catalog ${this.options.where} while removing it: try again`,
@@ -96,24 +115,26 @@ export class SharedCatalog implements Catalog {
   }
 
   async inUse(name: string, using: boolean): Promise<void> {
-    if (this.sync.conflicted(name)) return; // the catalog's volume of that name is another one
+    if (this.copy.conflicted(name)) return; // the catalog's volume of that name is another one
     const reachable = this.sync.status().state === "ok";
     if (using) {
       await this.markers.add(name, reachable).catch((err: unknown) => {
         if (err instanceof VolgateError) throw err;
-        // The catalog went away meanwhile: the marker is put when it is back.
+        // The catalog went away meanwhile: the marker is put by the resync this starts.
         this.options.log.warn({ volume: name, err: (err as Error).message }, "in-use marker deferred");
+        this.sync.failed(err as Error);
       });
       return;
     }
-    await this.markers
-      .remove(name, reachable)
-      .catch((err: Error) =>
-        this.options.log.warn({ volume: name, err: err.message }, "in-use marker left to its lease"),
-      );
+    await this.markers.remove(name, reachable).catch((err: Error) => {
+      // Left, it would refuse other nodes' Remove for as long as this node lives: the resync deletes it.
+      this.options.log.warn({ volume: name, err: err.message }, "in-use marker left for the resync");
+      this.sync.failed(err);
+    });
   }
 
   async close(): Promise<void> {
+    this.profiles.stop();
     this.sync.stop();
     await this.kv.close();
   }
@@ -149,30 +170,48 @@ export class SharedCatalog implements Catalog {
     return ok;
   }
 
+  private async read(name: string): Promise<Definition | undefined> {
+    const key = this.k.volume(name);
+    const entry = (await this.kv.list(key)).entries.find((e) => e.key === key);
+    return entry && decode(name, entry.value);
+  }
+
   /** The mod revision of exactly `key`, 0 when absent. */
   private async exact(key: string): Promise<number> {
     const { entries } = await this.kv.list(key);
     return entries.find((e) => e.key === key)?.modRevision ?? 0;
   }
 
-  /** Run a catalog call; while the catalog is unreachable, fail at once with why and what still works. */
+  /**
+   * Run a catalog call (once this node first synced, or a few seconds after it started); while the
+   * catalog is unreachable, fail at once with why and what still works. A call that fails is tried once more: one in flight when etcd's leader went away fails
+   * at its deadline, and the next reaches the new leader (every call here may be repeated).
+   */
   private async call<T>(work: () => Promise<T>): Promise<T> {
+    if (this.sync.status().state === "connecting") await within(this.sync.firstSync, FIRST_SYNC_WAIT_MS);
     const before = this.sync.status();
     if (before.state !== "ok") throw this.unreachable(before);
-    try {
-      return await work();
-    } catch (err) {
-      if (err instanceof VolgateError) throw err;
-      this.sync.failed(err as Error);
-      throw this.unreachable(this.sync.status());
+    let failure: Error | undefined;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        return await work();
+      } catch (err) {
+        if (err instanceof VolgateError) throw err;
+        failure = err as Error;
+      }
     }
+    this.sync.failed(failure as Error);
+    throw this.unreachable(this.sync.status(), failure);
   }
 
-  private unreachable(s: CatalogStatus): VolgateError {
+  private unreachable(s: CatalogStatus, failure?: Error): VolgateError {
     const state = s.state === "connecting" ? "not connected yet" : "unreachable";
+    const why = failure?.message ?? s.lastError;
+    const since = s.since ? `since ${s.since}` : "";
+    const detail = since || why ? ` (${[since, why].filter(Boolean).join(": ")})` : "";
     return new VolgateError(
       "backend",
-      `the volume catalog ${s.where} is ${state}${s.since ? ` (since ${s.since}${s.lastError ? `: ${s.lastError}` : ""})` : ""}: creating and removing volumes need it; existing volumes keep working (inspect, ls, mount, unmount)`,
+      `the volume catalog ${s.where} is ${state}${detail}: creating and removing volumes need it; existing volumes keep working (inspect, ls, mount, unmount)`,
     );
   }
 }

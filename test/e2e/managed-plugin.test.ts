@@ -250,6 +250,10 @@ describe.skipIf(!canRun)("managed plugin: build, registry, install, upgrade", ()
         "set",
         ref,
         "VOLGATE_LOG_LEVEL=debug",
+        // The catalog settings are settable (issue 8: docker plugin set on every node); local here.
+        "VOLGATE_CATALOG=local",
+        "VOLGATE_CATALOG_CREDENTIALS=",
+        "VOLGATE_NODE_NAME=managed-node",
         `state.source=${stateDir}`,
         `credentials.source=${credsDir}`,
       ]),
@@ -260,6 +264,9 @@ describe.skipIf(!canRun)("managed plugin: build, registry, install, upgrade", ()
     expect(await enabled()).toBe(true);
     const mounts = JSON.parse(await inspect("{{json .Settings.Mounts}}"));
     expect(mounts.map((m: { Source: string }) => m.Source)).toEqual([stateDir, credsDir]);
+    expect(JSON.parse(await inspect("{{json .Settings.Env}}"))).toEqual(
+      expect.arrayContaining(["VOLGATE_CATALOG=local", "VOLGATE_NODE_NAME=managed-node"]),
+    );
   });
 
   it("serves an sshfs volume that two containers share", async () => {

@@ -2,7 +2,10 @@
  * An in-process etcd for catalog unit tests: one store with revisions, leases and prefix watches,
  * and a KV client per node with the seam's interface. Outages are switches: `down` refuses calls at
  * once (connection refused), `silent` lets them time out (a server that accepts and never answers),
- * per node or for everyone; a watch ends when its node loses the server.
+ * per node or for everyone; a watch ends when its node loses the server. Seen on a real 3-member
+ * cluster and modelled here too: the member a watch is on goes away while the others answer
+ * (`dropWatches`), and calls in flight while a new leader is elected fail at their deadline, the
+ * next ones succeed (`failNext`).
  */
 import type { Compare, Entry, KV, TxnResult, WatchEvent, Write } from "../../src/catalog/kv.ts";
 
@@ -27,6 +30,8 @@ const SILENT_MS = 50;
 
 export class FakeEtcd {
   revision = 1;
+  /** etcd's cluster ID, as every answer's header carries it. */
+  cluster = "fake-cluster-1";
   readonly data = new Map<string, Stored>();
   /** Every change, for watches that start from an earlier revision. */
   private readonly history: Array<{ revision: number; events: readonly WatchEvent[] }> = [];
@@ -34,6 +39,7 @@ export class FakeEtcd {
   private readonly outages = new Map<string, Outage>();
   private readonly leaseLost = new Map<string, Array<() => void>>();
   private everyone: Outage | undefined;
+  private readonly failing = new Map<string, number>();
 
   /** Every call and watch of `node` (or of all nodes) fails from now on, as an outage would. */
   cut(kind: Outage = "down", node?: string): void {
@@ -45,6 +51,21 @@ export class FakeEtcd {
         s.onEnd(new Error("14 UNAVAILABLE: connection refused"));
       }
     }
+  }
+
+  /** End the watches of `node` (or everyone's) while calls keep working: their member went away. */
+  dropWatches(node?: string): void {
+    for (const s of [...this.subscribers]) {
+      if (node === undefined || s.node === node) {
+        this.subscribers.delete(s);
+        s.onEnd(new Error("14 UNAVAILABLE: Connection dropped"));
+      }
+    }
+  }
+
+  /** The next `count` calls of `node` fail at their deadline (a leader election), later ones work. */
+  failNext(count: number, node: string): void {
+    this.failing.set(node, count);
   }
 
   heal(node?: string): void {
@@ -66,6 +87,11 @@ export class FakeEtcd {
 
   client(node: string): KV {
     const gate = async () => {
+      const failing = this.failing.get(node) ?? 0;
+      if (failing > 0) {
+        this.failing.set(node, failing - 1);
+        throw new Error("no answer within 2 s");
+      }
       const outage = this.outages.get(node) ?? this.everyone;
       if (outage === "down")
         throw new Error("14 UNAVAILABLE: No connection established (connection refused)");
@@ -77,7 +103,7 @@ export class FakeEtcd {
     return {
       list: async (prefix) => {
         await gate();
-        return { revision: this.revision, entries: this.entries(prefix) };
+        return { revision: this.revision, entries: this.entries(prefix), cluster: this.cluster };
       },
       txn: async (compares, writes, orRead = []) => {
         await gate();
@@ -125,7 +151,9 @@ export class FakeEtcd {
     if (!compares.every((c) => this.holds(c))) {
       return { ok: false, read: orRead.flatMap((k) => this.entries(k).filter((e) => e.key === k)) };
     }
-    if (writes.length > 0) this.revision++;
+    // As etcd: a transaction that changes nothing (deleting absent keys) makes no new revision.
+    const changes = writes.some((w) => !("delete" in w) || this.data.has(w.delete));
+    if (changes) this.revision++;
     const events: WatchEvent[] = [];
     for (const w of writes) {
       if ("delete" in w) {

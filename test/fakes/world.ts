@@ -34,10 +34,19 @@ export interface World {
   close(): Promise<void>;
 }
 
-function sharedCatalog(options: NonNullable<WorldOptions["catalog"]>, state: StateStore, log: Logger) {
+function sharedCatalog(
+  options: NonNullable<WorldOptions["catalog"]>,
+  state: StateStore,
+  log: Logger,
+  secretsDir: string,
+) {
   const { etcd, node } = options;
   const kv = options.wrap ?? etcd.client(node);
-  return new SharedCatalog(kv, { where: FAKE_CATALOG, prefix: "/volgate/", node, log }, state);
+  return new SharedCatalog(
+    kv,
+    { where: options.where ?? FAKE_CATALOG, prefix: "/volgate/", node, secretsDir, log },
+    state,
+  );
 }
 
 export interface WorldOptions {
@@ -50,7 +59,13 @@ export interface WorldOptions {
   /** Real backends served besides the fake one (their options are parsed for real; nothing mounts). */
   readonly backends?: Registry;
   /** Share volume definitions through this (fake) etcd, as node `node`. */
-  readonly catalog?: { readonly etcd: FakeEtcd; readonly node: string; readonly wrap?: KV };
+  readonly catalog?: {
+    readonly etcd: FakeEtcd;
+    readonly node: string;
+    readonly wrap?: KV;
+    /** The catalog URL as this node names it (default FAKE_CATALOG). */
+    readonly where?: string;
+  };
 }
 
 export const FAKE_CATALOG = "etcd://fake:2379/volgate/";
@@ -76,7 +91,7 @@ export async function makeWorld(options: WorldOptions = {}): Promise<World> {
     preflightTimeoutMs: 2000,
     allowInlineSecrets: options.allowInlineSecrets ?? false,
   });
-  const shared = options.catalog && sharedCatalog(options.catalog, state, log);
+  const shared = options.catalog && sharedCatalog(options.catalog, state, log, ctx.secretsDir);
   if (shared) {
     driver.useCatalog(shared);
     shared.start();

@@ -30,6 +30,8 @@ export interface VolgateOptions {
   readonly readyTimeoutMs?: number;
   /** An argv prefix to run the daemon under, e.g. a swarm node's enter() (nsenter, which execs it). */
   readonly launcher?: readonly string[];
+  /** Runs before the first start, e.g. to write credentials profiles the daemon reads as it starts. */
+  readonly prepare?: (dirs: { readonly secretsDir: string; readonly stateDir: string }) => Promise<void>;
 }
 
 export interface StateFile {
@@ -205,6 +207,7 @@ export async function startVolgate(options: VolgateOptions = {}): Promise<Volgat
 
   process.once("exit", () => child?.kill("SIGKILL"));
   try {
+    await options.prepare?.({ secretsDir, stateDir });
     await launch();
   } catch (err) {
     await removeDirSafely(dir);

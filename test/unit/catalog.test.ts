@@ -163,6 +163,35 @@ describe("a shared catalog", () => {
     expect(await names(b)).toEqual(["v"]); // never a definition that exists only on one node
   });
 
+  it("the member a node's watch was on going away is no outage: Status stays ok, Create works at once", async () => {
+    etcd.dropWatches("node2");
+    expect(b.catalog?.status().state).toBe("ok");
+    expect((await b.call("/VolumeDriver.Create", create("v"))).status).toBe(200);
+    expect((await a.call("/VolumeDriver.Create", create("w"))).status).toBe(200);
+    await within1s(async () => (await names(b)).join() === "v,w"); // the watch is back
+    expect(b.catalog?.status().state).toBe("ok");
+  });
+
+  it("a call caught in a leader election is tried once more, and succeeds", async () => {
+    etcd.failNext(1, "node1");
+    expect((await a.call("/VolumeDriver.Create", create("v"))).status).toBe(200);
+    expect(etcd.values("/volgate/volumes/").map(([k]) => k)).toEqual(["/volgate/volumes/v"]);
+  });
+
+  it("an in-use marker that could not be put is put by the resync it starts: Remove elsewhere stays refused", async () => {
+    await a.call("/VolumeDriver.Create", create("v"));
+    await within1s(async () => (await names(b)).includes("v"));
+    etcd.failNext(1, "node2");
+    expect((await b.call("/VolumeDriver.Mount", { Name: "v", ID: "x" })).status).toBe(200);
+    await within1s(async () => etcd.values("/volgate/inuse/").length === 1);
+    const refused = await a.call("/VolumeDriver.Remove", { Name: "v" });
+    expect(refused.json.Err).toMatch(/in use on node node2/);
+    etcd.failNext(1, "node2");
+    expect((await b.call("/VolumeDriver.Unmount", { Name: "v", ID: "x" })).status).toBe(200);
+    await within1s(async () => etcd.values("/volgate/inuse/").length === 0); // nor is a stale one left
+    expect((await a.call("/VolumeDriver.Remove", { Name: "v" })).status).toBe(200);
+  });
+
   it("a silent server (accepts, never answers) is noticed and survived the same way", async () => {
     await a.call("/VolumeDriver.Create", create("v"));
     etcd.cut("silent", "node1");
@@ -219,6 +248,79 @@ describe("a shared catalog", () => {
     expect(JSON.stringify(etcd.values())).not.toContain("hunter22");
   });
 
+  it("trusts no name from the catalog: a key that is no volume name never becomes a mountpoint", async () => {
+    const value = JSON.stringify({
+      backend: "fake",
+      options: { backend: "fake", server: "srv" },
+      createdAt: new Date().toISOString(),
+      subdir: "",
+    });
+    const bad = ["../../escape", "a/b", ".hidden", "-dash"];
+    await etcd.client("intruder").txn(
+      [],
+      bad.map((n) => ({ put: `/volgate/volumes/${n}`, value })),
+    );
+    await a.call("/VolumeDriver.Create", create("ok"));
+    await within1s(async () => (await names(b)).includes("ok")); // the watch delivered both
+    const fresh = await node("node3");
+    await inSync(fresh); // and the full read
+    for (const s of [a, b, fresh]) expect(await names(s)).toEqual(["ok"]);
+    expect(fresh.logs.filter((l) => /malformed volume definition/.test(String(l.msg)))).toHaveLength(
+      bad.length,
+    );
+  });
+
+  it("a Create made before the node's first sync waits for it instead of failing", async () => {
+    const inner = etcd.client("node3");
+    const slow: typeof inner = {
+      ...inner,
+      list: async (p) => new Promise((r) => setTimeout(r, 200)).then(() => inner.list(p)),
+    };
+    const late = await serve({ catalog: { etcd, node: "node3", wrap: slow } });
+    nodes.push(late);
+    expect(late.catalog?.status().state).toBe("connecting");
+    const created = await late.call("/VolumeDriver.Create", create("early"));
+    expect(created.status, created.text).toBe(200);
+    await within1s(async () => (await names(a)).includes("early"));
+  });
+
+  it("follows changes in their order: a delete right after a put is not lost", async () => {
+    const value = JSON.stringify({
+      backend: "fake",
+      options: { backend: "fake", server: "srv" },
+      createdAt: new Date().toISOString(),
+      subdir: "",
+    });
+    const other = etcd.client("other");
+    await Promise.all([
+      other.txn([], [{ put: "/volgate/volumes/brief", value }]),
+      other.txn([], [{ delete: "/volgate/volumes/brief" }]),
+      other.txn([], [{ put: "/volgate/volumes/stays", value }]),
+    ]);
+    await within1s(async () => (await names(b)).includes("stays"));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await names(b)).toEqual(["stays"]);
+  });
+
+  it("a node given its members otherwise publishes nothing again: what was removed meanwhile stays removed", async () => {
+    const dir = await tempDir();
+    const c = await node("node3", dir);
+    await inSync(c);
+    await a.call("/VolumeDriver.Create", create("v"));
+    await within1s(async () => (await names(c)).includes("v"));
+    await c.close();
+    nodes = nodes.filter((n) => n !== c);
+    expect((await a.call("/VolumeDriver.Remove", { Name: "v" })).status).toBe(200);
+    const again = await serve({
+      dir,
+      catalog: { etcd, node: "node3", where: "etcd://other:2379,fake:2379/volgate/" },
+    });
+    nodes.push(again);
+    await inSync(again);
+    expect(await names(again)).toEqual([]);
+    expect(etcd.values("/volgate/volumes/")).toEqual([]);
+  });
+
   it("a lost lease (etcd expired it) puts this node's markers back", async () => {
     await a.call("/VolumeDriver.Create", create("v"));
     await a.call("/VolumeDriver.Mount", { Name: "v", ID: "x" });
@@ -251,6 +353,14 @@ describe("switching a node from local to a shared catalog", () => {
     expect(w.Status.catalog).toMatch(/defined here otherwise than in the catalog/);
     expect(switched.logs.some((l) => /conflicts with the catalog/.test(String(l.msg)))).toBe(true);
     await within1s(async () => (await names(b)).includes("mine"));
-    expect(await readFile(join(switched.stateDir, "state.journal"), "utf8")).toContain(FAKE_CATALOG);
+    expect(await readFile(join(switched.stateDir, "state.journal"), "utf8")).toContain(
+      `${etcd.cluster}/volgate/`,
+    );
+    // Removing the conflicting one here leaves the catalog's, which takes its place here at once.
+    expect((await switched.call("/VolumeDriver.Remove", { Name: "w" })).status).toBe(200);
+    expect(etcd.values("/volgate/volumes/w")).toHaveLength(1);
+    const catalogs = (await switched.call("/VolumeDriver.Get", { Name: "w" })).json.Volume;
+    expect(catalogs?.Status.catalog).toBe(`${FAKE_CATALOG} ok`);
+    expect(switched.state.get("w")?.options.share).toBeUndefined();
   });
 });
