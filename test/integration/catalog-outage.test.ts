@@ -146,6 +146,8 @@ describe.skipIf(!canRun)("a shared catalog while etcd is unreachable", () => {
     }
     await member?.start();
     measured.backInSync = await until(async () => (await one.catalog(known)).endsWith(" ok"), 10_000, "back");
+    // The 1 s promise is between nodes that follow the catalog: node2 reconnects on its own schedule.
+    await until(async () => (await two.catalog(known)).endsWith(" ok"), 10_000, "node2 back");
     expect((await one.create("new", sshVolume(sshd, remote))).status).toBe(200);
     await until(async () => (await two.names()).includes("new"), 1000, "new on node2");
   });
