@@ -54,3 +54,31 @@ export function logFailure(log: Logger, op: string, volume: unknown, err: unknow
   const level = kind === "internal" ? "error" : kind === "not_found" ? "debug" : "warn";
   if (log.isLevelEnabled(level)) log[level]({ op, volume, kind, err: message }, "failed");
 }
+
+/** What Node's HTTP parser and its timeouts refuse, by error code: the status and what to tell the client. */
+const CLIENT_ERRORS: Readonly<Record<string, readonly [number, string]>> = {
+  ERR_HTTP_REQUEST_TIMEOUT: [408, "the request did not arrive whole in time: send it at once"],
+  HPE_HEADER_OVERFLOW: [431, "the request headers are too large"],
+};
+
+/**
+ * The raw answer to a request that is not HTTP or did not arrive in time (Node answers it before any
+ * route, then closes the connection): the same `{"Err"}` in the plugin's media type as every answer.
+ */
+export function clientErrorAnswer(err: { code?: string }): string {
+  const [status, message] = CLIENT_ERRORS[err.code ?? ""] ?? [
+    400,
+    `malformed HTTP request (${err.code ?? "?"})`,
+  ];
+  const body = JSON.stringify({ Err: message });
+  return (
+    `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? "Bad Request"}\r\nContent-Type: ${ACCEPT}; charset=utf-8\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
+  );
+}
+
+const STATUS_TEXT: Readonly<Record<number, string>> = {
+  400: "Bad Request",
+  408: "Request Timeout",
+  431: "Request Header Fields Too Large",
+};

@@ -5,8 +5,9 @@
  */
 import { createServer } from "node:http";
 import { createServer as createTlsServer } from "node:https";
+import type { Duplex } from "node:stream";
 import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
-import { ACCEPT, BODY_LIMIT, failure, logFailure } from "./answers.ts";
+import { ACCEPT, BODY_LIMIT, clientErrorAnswer, failure, logFailure } from "./answers.ts";
 import type { Driver } from "./driver.ts";
 import type { TlsFiles } from "./listen.ts";
 import type { Logger } from "./logger.ts";
@@ -74,6 +75,17 @@ const FASTIFY_OPTIONS = {
   bodyLimit: BODY_LIMIT,
   requestTimeout: REQUEST_TIMEOUT_MS,
   return503OnClosing: false,
+  // Not HTTP, headers too large, or too slow: answered as every error is, then the connection closed.
+  // Not when Node already answered the request in flight (its body broke the framing): two answers
+  // to one request would corrupt the client's side of the connection.
+  clientErrorHandler(
+    err: NodeJS.ErrnoException,
+    socket: Duplex & { _httpMessage?: { headersSent: boolean } },
+  ) {
+    if (err.code === "ECONNRESET" || socket.destroyed) return;
+    if (socket.writable && socket._httpMessage?.headersSent !== true) socket.write(clientErrorAnswer(err));
+    socket.destroy(err);
+  },
   schemaController: { compilersFactory: { buildValidator: noSchemas, buildSerializer: noSchemas } },
 } as const;
 

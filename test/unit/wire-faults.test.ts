@@ -80,4 +80,41 @@ describe("requests no dockerd sends", () => {
       }),
     ]);
   });
+
+  it("a request that is not HTTP gets an Err in the plugin's media type, then the connection closes", async () => {
+    const cases: Array<[string, RegExp, string]> = [
+      [
+        "FOO / HTTP/1.1\r\nHost: p\r\n\r\n",
+        /^HTTP\/1\.1 400 /,
+        "malformed HTTP request (HPE_INVALID_METHOD)",
+      ],
+      [
+        `POST / HTTP/1.1\r\nX: ${"h".repeat(20_000)}\r\n\r\n`,
+        /^HTTP\/1\.1 431 /,
+        "the request headers are too large",
+      ],
+      [
+        "POST /VolumeDriver.Get HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+        /^HTTP\/1\.1 400 /,
+        "malformed HTTP request (HPE_UNEXPECTED_CONTENT_LENGTH)",
+      ],
+    ];
+    // A chunked body that breaks the framing of a request already routed: Node answers it (a bare
+    // 400) before the error reaches us, and a second answer would corrupt the client's connection.
+    for (const path of ["/VolumeDriver.Get", "/VolumeDriver.Create"]) {
+      const text = await exchange(
+        s.socket,
+        `POST ${path} HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n`,
+      );
+      expect(text.match(/HTTP\/1\.1 /g), text).toHaveLength(1);
+      expect(text).toMatch(/^HTTP\/1\.1 400 /);
+    }
+    for (const [bytes, status, err] of cases) {
+      const text = await exchange(s.socket, bytes);
+      expect(text, bytes.slice(0, 40)).toMatch(status);
+      expect(text).toContain("Content-Type: application/vnd.docker.plugins.v1.2+json; charset=utf-8");
+      expect(text).toContain("Connection: close");
+      expect(JSON.parse(text.slice(text.indexOf("\r\n\r\n") + 4))).toEqual({ Err: err });
+    }
+  });
 });
