@@ -67,6 +67,8 @@ const noSchemas = () => () => {
  * longer: a Mount may), so clients that trickle a body are dropped; at most MAX_CONNECTIONS at once.
  */
 const REQUEST_TIMEOUT_MS = 10_000;
+/** Node checks those timeouts only this often (its default, 30 s, dropped a trickling client after 30-40 s). */
+const TIMEOUT_CHECK_MS = 1000;
 const MAX_CONNECTIONS = 1024;
 /** dockerd keeps its connections to a plugin open: so do we, as fastify would. */
 const KEEP_ALIVE_MS = 72_000;
@@ -105,7 +107,8 @@ export function buildApp(driver: Driver, log: Logger, options: AppOptions = {}):
       const dispatch: typeof handler = (req, res) => {
         if (!answerQuery(req, res, fast, log)) handler(req, res);
       };
-      return https ? createTlsServer(https, dispatch) : createServer(dispatch);
+      const checked = { connectionsCheckingInterval: TIMEOUT_CHECK_MS };
+      return https ? createTlsServer({ ...https, ...checked }, dispatch) : createServer(checked, dispatch);
     },
   }) as unknown as FastifyInstance;
   app.server.maxConnections = MAX_CONNECTIONS;
