@@ -2,7 +2,7 @@
  * The one place where an error becomes an answer: its HTTP status, the `{"Err": ...}` body dockerd
  * shows, and the log line. Both the fastify routes and the query fast path answer through here.
  */
-import { type ErrorKind, messageOf, VolgateError } from "./errors.ts";
+import { type ErrorKind, messageOf, shown, VolgateError } from "./errors.ts";
 import type { Logger } from "./logger.ts";
 
 /** Requests carry a name and a few options: anything bigger is not from dockerd. */
@@ -48,11 +48,21 @@ export function failure(err: unknown): { status: number; body: { Err: string } }
   return { status, body: { Err: message } };
 }
 
+/**
+ * A request's URL and Name as a log line may quote them: through shown() (the client chose them;
+ * a 16 KiB path or a 200 KiB name once went into every line whole), and a Name that is no string
+ * by its type only.
+ */
+export function logged(op: string, volume: unknown): { op: string; volume?: string } {
+  if (volume === undefined) return { op: shown(op) };
+  return { op: shown(op), volume: typeof volume === "string" ? shown(volume) : `(${typeof volume})` };
+}
+
 export function logFailure(log: Logger, op: string, volume: unknown, err: unknown, message: string): void {
   const { kind } = classify(err);
   // dockerd asks Get before every create and for other drivers' volumes: an unknown name is routine.
   const level = kind === "internal" ? "error" : kind === "not_found" ? "debug" : "warn";
-  if (log.isLevelEnabled(level)) log[level]({ op, volume, kind, err: message }, "failed");
+  if (log.isLevelEnabled(level)) log[level]({ ...logged(op, volume), kind, err: message }, "failed");
 }
 
 /** What Node's HTTP parser and its timeouts refuse, by error code: the status and what to tell the client. */

@@ -7,8 +7,9 @@ import { createServer } from "node:http";
 import { createServer as createTlsServer } from "node:https";
 import type { Duplex } from "node:stream";
 import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
-import { ACCEPT, BODY_LIMIT, clientErrorAnswer, failure, logFailure } from "./answers.ts";
+import { ACCEPT, BODY_LIMIT, clientErrorAnswer, failure, logFailure, logged } from "./answers.ts";
 import type { Driver } from "./driver.ts";
+import { shown } from "./errors.ts";
 import type { TlsFiles } from "./listen.ts";
 import type { Logger } from "./logger.ts";
 import { type Body, ENDPOINTS, idOf, nameOf, optionsOf, parseBody } from "./protocol.ts";
@@ -133,7 +134,7 @@ export function buildApp(driver: Driver, log: Logger, options: AppOptions = {}):
     void reply
       .code(404)
       .type(ACCEPT)
-      .send({ Err: `unknown endpoint ${request.method} ${request.url}` });
+      .send({ Err: `unknown endpoint ${request.method} ${shown(request.url)}` });
   });
 
   const table = handlers(driver);
@@ -143,15 +144,13 @@ export function buildApp(driver: Driver, log: Logger, options: AppOptions = {}):
       const started = performance.now();
       const body = (request.body ?? {}) as Body;
       const result = await handle(body, { signal: () => abortSignalOf(reply, stopping) });
-      const volume = typeof body.Name === "string" ? body.Name : undefined;
       // Queries (dockerd asks them constantly) log at debug; every change to a volume at info.
       const level = Object.hasOwn(fast, url) ? "debug" : "info";
       if (log.isLevelEnabled(level))
         log[level](
           {
-            op: url.slice(url.indexOf(".") + 1),
-            volume,
-            ...(typeof body.ID === "string" && { id: body.ID }),
+            ...logged(url.slice(url.indexOf(".") + 1), body.Name),
+            ...(typeof body.ID === "string" && { id: shown(body.ID) }),
             ms: Math.round((performance.now() - started) * 10) / 10,
           },
           "ok",

@@ -117,4 +117,22 @@ describe("requests no dockerd sends", () => {
       expect(JSON.parse(text.slice(text.indexOf("\r\n\r\n") + 4))).toEqual({ Err: err });
     }
   });
+
+  it("what a request's path and Name put in a log line or an Err is cut and has no control characters", async () => {
+    const name = `n\n${"x".repeat(150_000)}`;
+    await s.call("/VolumeDriver.Create", { Name: name, Opts: {} });
+    await s.call("/VolumeDriver.Get", { Name: { deep: ["a"] } });
+    await s.call("/VolumeDriver.Remove", { Name: "no\nsuch" });
+    await s.call("/VolumeDriver.List", { Name: "y".repeat(200_000) });
+    const unknown = await s.call(`/${"p".repeat(8000)}`, {});
+    await until(() => s.logs.length >= 4);
+    const lines = s.logs.filter((l) => l.msg === "failed" || l.msg === "ok");
+    expect(lines.map((l) => [l.op, l.volume])).toEqual([
+      ["/VolumeDriver.Create", `n?${"x".repeat(98)}... (150002 characters)`],
+      ["/VolumeDriver.Get", "(object)"],
+      ["Remove", "no?such"],
+      ["List", `${"y".repeat(100)}... (200000 characters)`],
+    ]);
+    expect(unknown.json).toEqual({ Err: `unknown endpoint POST /${"p".repeat(99)}... (8001 characters)` });
+  });
 });
