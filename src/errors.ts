@@ -70,6 +70,35 @@ export function shown(value: string): string {
   return `${masked.slice(0, SHOWN_MAX)}... (${value.length} characters)`;
 }
 
+/** What the error codes of a local disk that cannot take a write mean. */
+const DISK_WHY: Readonly<Record<string, string>> = {
+  ENOSPC: "the disk is full",
+  EDQUOT: "the disk quota is exhausted",
+  EROFS: "the file system is read-only",
+  EACCES: "permission denied",
+  EPERM: "permission denied",
+  EIO: "an I/O error",
+};
+
+/** `ENOSPC: the disk is full`, or the error's own message for a code not listed. */
+export function diskReason(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  const why = (code && DISK_WHY[code]) ?? messageOf(err);
+  return `${code ? `${code}: ` : ""}${why}`;
+}
+
+/**
+ * A file a mount needs in the work dir (a helper's log, a known_hosts or passwd file, a check
+ * directory) could not be written: the same disk trouble the state has, said the same way.
+ */
+export function workFileError(workDir: string, err: unknown): VolgateError {
+  return new VolgateError(
+    "internal",
+    `cannot write volgate's work files in ${workDir} (${diskReason(err)}): free space or make the directory writable, then try again`,
+    { cause: err },
+  );
+}
+
 /** A user-facing message for any thrown value; unknown errors keep only their message. */
 export function messageOf(err: unknown): string {
   if (err instanceof Error) return err.message;

@@ -363,6 +363,25 @@ describe.skipIf(!canRun)("s3fs backend against s3rver", () => {
       expect(Date.now() - at).toBeLessThan(500);
     });
 
+    it("with a work dir that cannot be written says so (not an internal error), leaving nothing", async () => {
+      // Found by the fault suite (state dir read-only): the passwd file write was an internal error.
+      const work = ctx.workDir;
+      await exec("mount", ["--bind", work, work]);
+      try {
+        await exec("mount", ["-o", "remount,ro,bind", work]);
+        const spec = s3fsBackend.parse(opts({ prefix: "vols/one" }));
+        const t = await newTarget();
+        const err = await failure(s3fsBackend.mount(spec, targetAt(t), ctx, Deadline.after(20_000)));
+        expect(err.message).toBe(
+          `cannot write volgate's work files in ${work} (EROFS: the file system is read-only): free space or make the directory writable, then try again`,
+        );
+        expect(await mountEntry(t)).toBeUndefined();
+        expect(await s3fsFor(t)).toEqual([]);
+      } finally {
+        await exec("umount", [work]);
+      }
+    });
+
     it("a mount against a missing bucket fails at HeadBucket, and starts nothing", async () => {
       const spec = s3fsBackend.parse(opts({ bucket: "no-such-bucket", prefix: "x" }));
       const t = await newTarget();
