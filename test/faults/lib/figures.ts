@@ -31,8 +31,9 @@ export interface Figures {
 }
 
 const ms = (n: number) => (Number.isFinite(n) ? `${n < 10 ? n.toFixed(1) : Math.round(n)} ms` : "n/a");
+const duration = (n: number) => (n < 1000 ? `${Math.round(n)} ms` : `${(n / 1000).toFixed(1)} s`);
 const recovery = (f: Figures) =>
-  f.recoveredMs === undefined ? "nothing to recover" : `recovered in ${(f.recoveredMs / 1000).toFixed(1)} s`;
+  f.recoveredMs === undefined ? "nothing to recover" : `recovered in ${duration(f.recoveredMs)}`;
 const lost = (f: Figures) => (f.lost.length === 0 ? "none" : f.lost.join(", "));
 
 export function figuresLine(f: Figures): string {
@@ -68,7 +69,7 @@ export function figuresTable(rows: readonly Figures[]): string {
     ms(f.listP99),
     cut(f.others, 34),
     cut(f.status, 60),
-    f.recoveredMs === undefined ? "-" : `${(f.recoveredMs / 1000).toFixed(1)} s`,
+    f.recoveredMs === undefined ? "-" : duration(f.recoveredMs),
     cut(lost(f), 30),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? "").length)));
