@@ -7,6 +7,9 @@ import { call } from "../../support/client.ts";
 
 export interface Sampled {
   readonly rounds: number;
+  /** Every latency, ms (for merging the samples of two stretches). */
+  readonly gets: readonly number[];
+  readonly lists: readonly number[];
   readonly getP99: number;
   readonly listP99: number;
   readonly getMax: number;
@@ -49,6 +52,22 @@ export interface SampleOptions {
   readonly listed?: readonly string[];
 }
 
+/** The figures of two stretches of sampling as one. */
+export function merged(a: Sampled, b: Sampled): Sampled {
+  const gets = [...a.gets, ...b.gets];
+  const lists = [...a.lists, ...b.lists];
+  return {
+    rounds: a.rounds + b.rounds,
+    gets,
+    lists,
+    getP99: percentile(gets, 0.99),
+    listP99: percentile(lists, 0.99),
+    getMax: Math.max(a.getMax, b.getMax),
+    listMax: Math.max(a.listMax, b.listMax),
+    failures: [...a.failures, ...b.failures],
+  };
+}
+
 /** Start sampling; stop() ends the loop and returns the figures. */
 export function sample(socket: string, names: readonly string[], options: SampleOptions = {}): Sampler {
   const { pauseMs = 20, timeoutMs = 5000, listed = names } = options;
@@ -82,6 +101,8 @@ export function sample(socket: string, names: readonly string[], options: Sample
       await loop;
       return {
         rounds,
+        gets,
+        lists,
         getP99: percentile(gets, 0.99),
         listP99: percentile(lists, 0.99),
         getMax: Math.max(...gets),
