@@ -80,7 +80,8 @@ async function signalTree(pid: number | undefined, signal: NodeJS.Signals): Prom
   }
 }
 
-async function ensureTestUser(): Promise<{ uid: number; gid: number; home: string }> {
+/** The login user every test sshd accepts (a guest's sshd too: it sees the host's /etc). */
+export async function ensureTestUser(): Promise<{ uid: number; gid: number; home: string }> {
   const lookup = async () => {
     const { stdout } = await exec("getent", ["passwd", TEST_USER]).catch(() => ({ stdout: "" }));
     const fields = stdout.trim().split(":");

@@ -7,53 +7,61 @@
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { createRegistry } from "../../../src/backends/index.ts";
+import type { MountEntry } from "../../../src/mountinfo.ts";
 import { call } from "../../support/client.ts";
-import { mountEntries, processes } from "../../support/procs.ts";
+import { mountEntries, type Process, processes } from "../../support/procs.ts";
 import type { StateFile, Volgate } from "../../support/volgate.ts";
 
 const HELPERS = new Set(["sshfs", "s3fs"]);
 
 const counted = (v: StateFile["volumes"][number]) => Object.values(v.mounts).reduce((a, b) => a + b, 0);
 
-/** Work files that hold a secret (every backend's secretWorkFiles) left in `workDir`. */
-export async function secretFilesIn(workDir: string): Promise<string[]> {
+/** Work files that hold a secret (every backend's secretWorkFiles) among `entries` of the work dir. */
+function secretFiles(entries: readonly string[]): string[] {
   const patterns = [...createRegistry().values()].flatMap((b) =>
     b.secretWorkFiles ? [b.secretWorkFiles] : [],
   );
-  const entries = await readdir(workDir).catch(() => [] as string[]);
   return entries.filter((e) => patterns.some((p) => p.test(e)));
 }
 
-/** Helper processes (sshfs, s3fs) serving a directory under `root`, by that directory. */
-export async function helpersUnder(root: string): Promise<Map<string, number>> {
+/** Helper processes (sshfs, s3fs) among `list` serving a directory under `root`, by that directory. */
+export function helpersIn(list: readonly Process[], root: string): Map<string, number> {
   const out = new Map<string, number>();
-  for (const p of await processes()) {
+  for (const p of list) {
     const dir = p.argv.find((a) => a.startsWith(`${root}/`));
     if (HELPERS.has(p.argv[0]?.split("/").pop() ?? "") && dir !== undefined) out.set(dir, p.pid);
   }
   return out;
 }
 
+export const helpersUnder = async (root: string) => helpersIn(await processes(), root);
+
+/** What the daemon and its machine show after a fault: gathered here, or reported by a guest. */
+export interface View {
+  /** The daemon's mount root. */
+  readonly root: string;
+  /** Its state as read back from disk, or why that failed. */
+  readonly state: StateFile | Error;
+  /** The names List answered. */
+  readonly listed: ReadonlySet<string>;
+  readonly mounts: readonly MountEntry[];
+  readonly processes: readonly Process[];
+  /** The names in its work dir. */
+  readonly workFiles: readonly string[];
+}
+
 /** What was lost, given the volumes the client knows (created, answered 200, and not removed). */
-export async function whatWasLost(v: Volgate, known: readonly string[]): Promise<string[]> {
+export function lostIn(view: View, known: readonly string[]): string[] {
   const lost: string[] = [];
-  let state: StateFile = { volumes: [] };
-  try {
-    state = await v.state();
-  } catch (err) {
-    lost.push(`state unreadable (${String(err)})`);
-  }
+  const state = view.state instanceof Error ? { volumes: [] } : view.state;
+  if (view.state instanceof Error) lost.push(`state unreadable (${view.state.message})`);
   const inState = new Map(state.volumes.map((r) => [r.name, r]));
-  const list = await call(v.socket, "/VolumeDriver.List", {});
-  const listed = new Set<string>((list.json?.Volumes ?? []).map((x: { Name: string }) => x.Name));
   for (const name of known) {
     if (!inState.has(name)) lost.push(`${name} not in the state`);
-    if (!listed.has(name)) lost.push(`${name} not listed`);
+    if (!view.listed.has(name)) lost.push(`${name} not listed`);
   }
-
-  const entries = await mountEntries();
-  const at = new Map(entries.map((e) => [e.mountPoint, e]));
-  const volumes = join(v.root, "volumes");
+  const at = new Map(view.mounts.map((e) => [e.mountPoint, e]));
+  const volumes = join(view.root, "volumes");
   // The file systems the counted volumes are bound from: a connection must serve one of them.
   const used = new Set<string>();
   for (const r of state.volumes) {
@@ -62,20 +70,36 @@ export async function whatWasLost(v: Volgate, known: readonly string[]): Promise
     if (counted(r) === 0 && bind !== undefined) lost.push(`${r.name} mounted, not counted`);
     if (counted(r) > 0 && bind !== undefined) used.add(bind.dev);
   }
-  for (const e of entries) {
-    if (!e.mountPoint.startsWith(`${v.root}/`)) continue;
+  for (const e of view.mounts) {
+    if (!e.mountPoint.startsWith(`${view.root}/`)) continue;
     if (e.mountPoint.startsWith(`${volumes}/`) && !inState.has(e.mountPoint.slice(volumes.length + 1)))
       lost.push(`mount of an unknown volume at ${e.mountPoint}`);
-    if (e.mountPoint.startsWith(`${v.root}/conns/`) && !used.has(e.dev))
+    if (e.mountPoint.startsWith(`${view.root}/conns/`) && !used.has(e.dev))
       lost.push(`connection ${e.mountPoint.split("/").pop()} mounted for no counted volume`);
   }
-  for (const [dir, pid] of await helpersUnder(v.root)) {
+  for (const [dir, pid] of helpersIn(view.processes, view.root)) {
     const mount = at.get(dir);
     if (mount === undefined || !used.has(mount.dev))
       lost.push(`helper ${pid} on ${dir} without a counted mount`);
   }
-  for (const file of await secretFilesIn(join(v.stateDir, "work"))) lost.push(`secret file ${file} left`);
+  for (const file of secretFiles(view.workFiles)) lost.push(`secret file ${file} left`);
   return lost;
+}
+
+/** What was lost, as this machine and the daemon `v` show it. */
+export async function whatWasLost(v: Volgate, known: readonly string[]): Promise<string[]> {
+  const list = await call(v.socket, "/VolumeDriver.List", {});
+  return lostIn(
+    {
+      root: v.root,
+      state: await v.state().catch((err: unknown) => new Error(String(err))),
+      listed: new Set<string>((list.json?.Volumes ?? []).map((x: { Name: string }) => x.Name)),
+      mounts: await mountEntries(),
+      processes: await processes(),
+      workFiles: await readdir(join(v.stateDir, "work")).catch(() => []),
+    },
+    known,
+  );
 }
 
 /**
