@@ -33,6 +33,19 @@ export default defineConfig({
           fileParallelism: false,
         },
       },
+      {
+        test: {
+          // Timed fault scenarios that print figures (test/faults/lib/figures.ts): one at a time,
+          // after every other project (groupOrder), a summary table at the end (summary.ts).
+          name: "faults",
+          include: ["test/faults/**/*.test.ts"],
+          globalSetup: ["test/faults/lib/summary.ts"],
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
+          fileParallelism: false,
+          sequence: { groupOrder: 1 },
+        },
+      },
     ],
   },
 });

@@ -5,9 +5,11 @@
  */
 import { createServer } from "node:http";
 import { createServer as createTlsServer } from "node:https";
+import type { Duplex } from "node:stream";
 import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
-import { ACCEPT, BODY_LIMIT, failure, logFailure } from "./answers.ts";
+import { ACCEPT, BODY_LIMIT, clientErrorAnswer, failure, logFailure, logged } from "./answers.ts";
 import type { Driver } from "./driver.ts";
+import { shown } from "./errors.ts";
 import type { TlsFiles } from "./listen.ts";
 import type { Logger } from "./logger.ts";
 import { type Body, ENDPOINTS, idOf, nameOf, optionsOf, parseBody } from "./protocol.ts";
@@ -66,6 +68,8 @@ const noSchemas = () => () => {
  * longer: a Mount may), so clients that trickle a body are dropped; at most MAX_CONNECTIONS at once.
  */
 const REQUEST_TIMEOUT_MS = 10_000;
+/** Node checks those timeouts only this often (its default, 30 s, dropped a trickling client after 30-40 s). */
+const TIMEOUT_CHECK_MS = 1000;
 const MAX_CONNECTIONS = 1024;
 /** dockerd keeps its connections to a plugin open: so do we, as fastify would. */
 const KEEP_ALIVE_MS = 72_000;
@@ -74,6 +78,17 @@ const FASTIFY_OPTIONS = {
   bodyLimit: BODY_LIMIT,
   requestTimeout: REQUEST_TIMEOUT_MS,
   return503OnClosing: false,
+  // Not HTTP, headers too large, or too slow: answered as every error is, then the connection closed.
+  // Not when Node already answered the request in flight (its body broke the framing): two answers
+  // to one request would corrupt the client's side of the connection.
+  clientErrorHandler(
+    err: NodeJS.ErrnoException,
+    socket: Duplex & { _httpMessage?: { headersSent: boolean } },
+  ) {
+    if (err.code === "ECONNRESET" || socket.destroyed) return;
+    if (socket.writable && socket._httpMessage?.headersSent !== true) socket.write(clientErrorAnswer(err));
+    socket.destroy(err);
+  },
   schemaController: { compilersFactory: { buildValidator: noSchemas, buildSerializer: noSchemas } },
 } as const;
 
@@ -93,7 +108,8 @@ export function buildApp(driver: Driver, log: Logger, options: AppOptions = {}):
       const dispatch: typeof handler = (req, res) => {
         if (!answerQuery(req, res, fast, log)) handler(req, res);
       };
-      return https ? createTlsServer(https, dispatch) : createServer(dispatch);
+      const checked = { connectionsCheckingInterval: TIMEOUT_CHECK_MS };
+      return https ? createTlsServer({ ...https, ...checked }, dispatch) : createServer(checked, dispatch);
     },
   }) as unknown as FastifyInstance;
   app.server.maxConnections = MAX_CONNECTIONS;
@@ -118,7 +134,7 @@ export function buildApp(driver: Driver, log: Logger, options: AppOptions = {}):
     void reply
       .code(404)
       .type(ACCEPT)
-      .send({ Err: `unknown endpoint ${request.method} ${request.url}` });
+      .send({ Err: `unknown endpoint ${request.method} ${shown(request.url)}` });
   });
 
   const table = handlers(driver);
@@ -128,15 +144,13 @@ export function buildApp(driver: Driver, log: Logger, options: AppOptions = {}):
       const started = performance.now();
       const body = (request.body ?? {}) as Body;
       const result = await handle(body, { signal: () => abortSignalOf(reply, stopping) });
-      const volume = typeof body.Name === "string" ? body.Name : undefined;
       // Queries (dockerd asks them constantly) log at debug; every change to a volume at info.
       const level = Object.hasOwn(fast, url) ? "debug" : "info";
       if (log.isLevelEnabled(level))
         log[level](
           {
-            op: url.slice(url.indexOf(".") + 1),
-            volume,
-            ...(typeof body.ID === "string" && { id: body.ID }),
+            ...logged(url.slice(url.indexOf(".") + 1), body.Name),
+            ...(typeof body.ID === "string" && { id: shown(body.ID) }),
             ms: Math.round((performance.now() - started) * 10) / 10,
           },
           "ok",

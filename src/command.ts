@@ -5,8 +5,9 @@
  */
 import { spawn } from "node:child_process";
 import { closeSync, constants, openSync, readFileSync } from "node:fs";
+import { dirname } from "node:path";
 import type { Deadline } from "./deadline.ts";
-import { VolgateError } from "./errors.ts";
+import { VolgateError, workFileError } from "./errors.ts";
 
 export interface RunOptions {
   /** The child is killed when it is over (the budget spent, or Docker aborted the request). */
@@ -110,7 +111,12 @@ export function createRunner(home: string): CommandRunner {
     },
 
     start(file, args, options) {
-      const fd = openSync(options.logFile, LOG_FLAGS, 0o600);
+      let fd: number;
+      try {
+        fd = openSync(options.logFile, LOG_FLAGS, 0o600);
+      } catch (err) {
+        throw workFileError(dirname(options.logFile), err);
+      }
       const child = spawn(file, args, { env, detached: true, stdio: ["pipe", fd, fd] });
       closeSync(fd);
       const exited = new Promise<number | null>((resolve) => {

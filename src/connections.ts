@@ -11,6 +11,7 @@ import { createHash } from "node:crypto";
 import { mkdir, readdir, rmdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Backend, Spec } from "./backends/index.ts";
+import { findTrouble, type ServerProbe } from "./connection-health.ts";
 import type { Deadline } from "./deadline.ts";
 import { messageOf } from "./errors.ts";
 import type { BackendContext } from "./host.ts";
@@ -25,6 +26,10 @@ interface Connection {
   readonly users: Set<string>;
   health: Health;
   lastError?: string;
+  /** Asks the server itself, where the mount answering says nothing of it (Backend.probe). */
+  server?: ServerProbe;
+  /** A health check of this connection is out (a hung server): the next tick skips it. */
+  checking?: boolean;
   /** Set while the connection is warm: mounted, with no user. */
   idle?: NodeJS.Timeout;
 }
@@ -70,6 +75,7 @@ export class Connections {
     const id = this.idOf(backend.connectionKey(spec));
     const conn = this.connection(id);
     conn.users.add(volume);
+    this.knowServer(conn, backend, spec);
     clearTimeout(conn.idle);
     delete conn.idle;
     return this.lock.run(id, async () => {
@@ -127,9 +133,10 @@ export class Connections {
   }
 
   /** At start: a volume found live after a restart still counts as a user. */
-  adopt(key: string, volume: string): void {
-    const conn = this.connection(this.idOf(key));
+  adopt<S extends Spec>(backend: Backend<S>, spec: S, volume: string): void {
+    const conn = this.connection(this.idOf(backend.connectionKey(spec)));
     conn.users.add(volume);
+    this.knowServer(conn, backend, spec);
     conn.health = "ok";
   }
 
@@ -167,8 +174,23 @@ export class Connections {
     return cleaned;
   }
 
+  private knowServer<S extends Spec>(conn: Connection, backend: Backend<S>, spec: S): void {
+    const { probe } = backend;
+    if (probe) conn.server = (deadline) => probe(spec, this.ctx, deadline);
+  }
+
   private async checkOne(id: string, conn: Connection): Promise<void> {
-    const liveness = await this.ctx.mounts.probe(conn.dir);
+    if (conn.checking) return;
+    conn.checking = true;
+    try {
+      await this.check(id, conn);
+    } finally {
+      conn.checking = false;
+    }
+  }
+
+  private async check(id: string, conn: Connection): Promise<void> {
+    const { liveness, trouble } = await findTrouble(this.ctx.mounts, conn.dir, conn.server);
     if (liveness !== "live" && conn.idle !== undefined) {
       // A warm connection that died is not worth keeping: the next Mount makes a new one.
       await this.lock.run(id, async () => {
@@ -176,13 +198,13 @@ export class Connections {
       });
       return;
     }
-    if (liveness === "live") {
+    if (trouble === undefined) {
       conn.health = "ok";
       delete conn.lastError;
     } else if (conn.health === "ok") {
       conn.health = "stale";
-      conn.lastError = `the backend mount stopped answering (${liveness}); the next Mount of a volume on it remounts it`;
-      this.ctx.log.warn({ dir: conn.dir, liveness }, "connection is not answering");
+      conn.lastError = trouble;
+      this.ctx.log.warn({ dir: conn.dir, liveness, err: trouble }, "connection is not answering");
     }
   }
 

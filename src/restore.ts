@@ -60,7 +60,7 @@ async function recover(deps: RestoreDeps, record: VolumeRecord, report: RestoreR
   }
   const resolved = driver.resolver.tryResolve(record);
   if (liveness === "live" && "key" in resolved) {
-    deps.connections.adopt(resolved.key, record.name);
+    deps.connections.adopt(resolved.backend, resolved.spec, record.name);
     report.adopted++;
     return;
   }

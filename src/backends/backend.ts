@@ -35,6 +35,11 @@ export interface Backend<S extends Spec = Spec> {
   preflight(spec: S, ctx: BackendContext, deadline: Deadline): Promise<string>;
   /** Mount the connection at `target`; kill and roll back on deadline. */
   mount(spec: S, target: Target, ctx: BackendContext, deadline: Deadline): Promise<void>;
+  /**
+   * Ask the server behind a live connection whether it answers, for a helper that answers statfs
+   * by itself (s3fs does, with S3 gone): throws what is wrong. The health check calls it, bounded.
+   */
+  probe?(spec: S, ctx: BackendContext, deadline: Deadline): Promise<void>;
 }
 
 /** Where a connection is mounted: an existing empty directory, and the connection's short id. */

@@ -2,7 +2,7 @@
  * The changes the store takes, turned into the ops a journal line carries (and the inline secrets
  * that live apart from it), and what a failed write tells the user.
  */
-import { VolgateError } from "../errors.ts";
+import { diskReason, VolgateError } from "../errors.ts";
 import {
   type Op,
   type StoredDefinition,
@@ -20,21 +20,10 @@ export type Change =
   | { readonly mounts: { readonly name: string; readonly counts: Readonly<Record<string, number>> } }
   | { readonly meta: { readonly key: string; readonly value: string | number | null } };
 
-const WHY: Readonly<Record<string, string>> = {
-  ENOSPC: "the disk is full",
-  EDQUOT: "the disk quota is exhausted",
-  EROFS: "the file system is read-only",
-  EACCES: "permission denied",
-  EPERM: "permission denied",
-  EIO: "an I/O error",
-};
-
 export function saveError(dir: string, err: unknown): VolgateError {
-  const code = (err as NodeJS.ErrnoException).code;
-  const why = (code && WHY[code]) ?? (err as Error).message;
   return new VolgateError(
     "internal",
-    `cannot save volgate's state in ${dir} (${code ? `${code}: ` : ""}${why}): nothing was changed; free space or make the directory writable, then try again`,
+    `cannot save volgate's state in ${dir} (${diskReason(err)}): nothing was changed; free space or make the directory writable, then try again`,
     { cause: err },
   );
 }

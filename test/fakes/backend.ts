@@ -42,6 +42,9 @@ export function fakeBackend(host: FakeHost): Backend<FakeSpec> {
       if (!dirs.has(spec.share)) throw invalid(`share ${spec.share} does not exist on ${spec.server}`);
       return spec.share;
     },
+    async probe(spec) {
+      if (host.unanswering.has(spec.server)) throw backendError(`fake server ${spec.server} does not answer`);
+    },
     async mount(spec, { dir: target }, ctx, deadline) {
       const result = await ctx.runner.run("fakefs", ["-o", spec.session, spec.server, target], {
         deadline,

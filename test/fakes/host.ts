@@ -67,6 +67,8 @@ export class FakeHost {
   /** Mounts hidden under the top one at the same mountpoint, bottom first. */
   readonly under = new Map<string, MountEntry[]>();
   readonly stale = new Set<string>();
+  /** fakefs servers that stopped answering behind mounts that still answer (as s3fs does with S3 gone). */
+  readonly unanswering = new Set<string>();
   /** Mount source -> directories that exist on it (a fakefs server, `user@host:/`, a bucket, `host:/export`). */
   readonly servers = new Map<string, Set<string>>();
   /** Faults by mount source. */

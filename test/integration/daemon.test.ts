@@ -7,6 +7,7 @@ import { execFile, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { request } from "node:https";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -54,6 +55,28 @@ describe.runIf(canRun)("daemon process", () => {
     expect((await stat(v.socket)).mode & 0o777).toBe(0o660);
     expect((await call(v.socket, "/Plugin.Activate")).json).toEqual({ Implements: ["VolumeDriver"] });
   });
+
+  it("drops a client that trickles its request once the 10 s request timeout passes: 408 and an Err", async () => {
+    const c = connect(v.socket);
+    let got = "";
+    c.on("data", (d: Buffer) => {
+      got += d.toString();
+    });
+    c.on("error", () => {});
+    const started = performance.now();
+    const head = "POST /VolumeDriver.Get HTTP/1.1\r\nHost: plugin\r\n";
+    let sent = 0;
+    const trickle = setInterval(() => c.write(head[sent++ % head.length] ?? "x"), 500);
+    await new Promise((r) => c.once("close", r));
+    clearInterval(trickle);
+    const ms = performance.now() - started;
+    console.log(`trickling client dropped after ${Math.round(ms)} ms (${sent} bytes sent)`);
+    // Node checks its request timeouts every 30 s unless told otherwise: dropped after 30 s, not 10.
+    expect(ms).toBeGreaterThan(9_500);
+    expect(ms).toBeLessThan(12_500);
+    expect(got).toMatch(/^HTTP\/1\.1 408 /);
+    expect(got).toContain('{"Err":"the request did not arrive whole in time: send it at once"}');
+  }, 30_000);
 
   it("listens in under 1 s with 1,000 volumes whose backends are unreachable, and answers at once", async () => {
     await v.kill("SIGTERM");

@@ -7,7 +7,7 @@
  * ListObjectsV2 encrypts its continuation token with DES, which OpenSSL 3 (Node 20 and 24)
  * keeps in its legacy provider, hence NODE_OPTIONS.
  */
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
@@ -29,6 +29,10 @@ export interface TestS3 {
   objectFile(bucket: string, key: string): string;
   /** What s3rver printed (its request log). */
   log(): string;
+  /** Kill the server: the endpoint refuses connections; the stored objects stay. */
+  down(): Promise<void>;
+  /** Start it again after down(): same port, same storage. */
+  up(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -40,39 +44,45 @@ const require = createRequire(import.meta.url);
 export async function startS3(buckets: readonly string[] = ["volgate-test"]): Promise<TestS3> {
   const bin = require.resolve("s3rver/bin/s3rver.js");
   const dir = await mkdtemp(join(tmpdir(), "volgate-s3rver-"));
-  const args = [bin, "-d", dir, "-a", "127.0.0.1", "-p", "0"];
-  for (const b of buckets) args.push("--configure-bucket", b);
-  const child = spawn(process.execPath, args, {
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", NODE_OPTIONS: "--openssl-legacy-provider" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  killOnExit(child);
   let output = "";
   const MAX = 256 * 1024;
   const keep = (d: Buffer) => {
     output = (output + d.toString()).slice(-MAX);
   };
-  child.stdout?.on("data", keep);
-  child.stderr?.on("data", keep);
 
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => fail(new Error("s3rver did not start within 15s")), 15_000);
-    const fail = (err: Error) => {
-      clearTimeout(timer);
-      child.kill("SIGKILL");
-      reject(new Error(`${err.message}: ${output.trim()}`));
-    };
-    const onData = () => {
-      const m = /S3rver listening on 127\.0\.0\.1:(\d+)/.exec(output);
-      if (!m) return;
-      clearTimeout(timer);
-      child.stdout?.off("data", onData);
-      resolve(Number(m[1]));
-    };
-    child.stdout?.on("data", onData);
-    child.once("exit", (code) => fail(new Error(`s3rver exited with code ${code}`)));
-    child.once("error", fail);
-  }).catch(async (err: unknown) => {
+  /** Spawn s3rver on `port` (0: the kernel picks) and resolve with it and the port it listens on. */
+  const launch = (wanted: number) => {
+    const args = [bin, "-d", dir, "-a", "127.0.0.1", "-p", String(wanted)];
+    for (const b of buckets) args.push("--configure-bucket", b);
+    const child = spawn(process.execPath, args, {
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", NODE_OPTIONS: "--openssl-legacy-provider" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    killOnExit(child);
+    child.stdout?.on("data", keep);
+    child.stderr?.on("data", keep);
+    const from = output.length;
+    return new Promise<{ child: ChildProcess; port: number }>((resolve, reject) => {
+      const timer = setTimeout(() => fail(new Error("s3rver did not start within 15s")), 15_000);
+      const fail = (err: Error) => {
+        clearTimeout(timer);
+        child.kill("SIGKILL");
+        reject(new Error(`${err.message}: ${output.trim()}`));
+      };
+      const onData = () => {
+        const m = /S3rver listening on 127\.0\.0\.1:(\d+)/.exec(output.slice(from));
+        if (!m) return;
+        clearTimeout(timer);
+        child.stdout?.off("data", onData);
+        resolve({ child, port: Number(m[1]) });
+      };
+      child.stdout?.on("data", onData);
+      child.once("exit", (code) => fail(new Error(`s3rver exited with code ${code}`)));
+      child.once("error", fail);
+    });
+  };
+
+  let { child, port } = await launch(0).catch(async (err: unknown) => {
     await rm(dir, { recursive: true, force: true });
     throw err;
   });
@@ -86,6 +96,16 @@ export async function startS3(buckets: readonly string[] = ["volgate-test"]): Pr
     buckets,
     objectFile: (bucket, key) => join(dir, bucket, `${key}._S3rver_object`),
     log: () => output,
+    async down() {
+      const c = child;
+      if (c.exitCode !== null || c.signalCode !== null) return;
+      const exited = new Promise((r) => c.once("exit", r));
+      c.kill("SIGKILL");
+      await exited;
+    },
+    async up() {
+      ({ child, port } = await launch(port));
+    },
     async stop() {
       await stopChild(child);
       await rm(dir, { recursive: true, force: true });

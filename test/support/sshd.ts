@@ -46,6 +46,10 @@ export interface TestSshd {
   freeze(): Promise<void>;
   /** SIGCONT what freeze stopped. */
   thaw(): Promise<void>;
+  /** SIGKILL the server and every session (frozen or not): the host is gone, its port refuses. */
+  down(): Promise<void>;
+  /** Start the server again after down(): same port, host key, keys and config. */
+  up(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -76,7 +80,8 @@ async function signalTree(pid: number | undefined, signal: NodeJS.Signals): Prom
   }
 }
 
-async function ensureTestUser(): Promise<{ uid: number; gid: number; home: string }> {
+/** The login user every test sshd accepts (a guest's sshd too: it sees the host's /etc). */
+export async function ensureTestUser(): Promise<{ uid: number; gid: number; home: string }> {
   const lookup = async () => {
     const { stdout } = await exec("getent", ["passwd", TEST_USER]).catch(() => ({ stdout: "" }));
     const fields = stdout.trim().split(":");
@@ -168,12 +173,21 @@ export async function startSshd(): Promise<TestSshd> {
       "",
     ].join("\n"),
   );
-  const child = spawn("/usr/sbin/sshd", ["-D", "-f", config, "-E", logFile], { stdio: "ignore" });
-  killOnExit(child);
+  const launch = async () => {
+    const c = spawn("/usr/sbin/sshd", ["-D", "-f", config, "-E", logFile], { stdio: "ignore" });
+    killOnExit(c);
+    try {
+      await waitForBanner(port, c, logFile);
+    } catch (err) {
+      c.kill("SIGKILL");
+      throw err;
+    }
+    return c;
+  };
+  let child: ChildProcess;
   try {
-    await waitForBanner(port, child, logFile);
+    child = await launch();
   } catch (err) {
-    child.kill("SIGKILL");
     await rm(dir, { recursive: true, force: true });
     throw err;
   }
@@ -192,6 +206,17 @@ export async function startSshd(): Promise<TestSshd> {
     log: () => readFile(logFile, "utf8").catch(() => ""),
     freeze: () => signalTree(child.pid, "SIGSTOP"),
     thaw: () => signalTree(child.pid, "SIGCONT"),
+    async down() {
+      const c = child;
+      const exited = new Promise((r) =>
+        c.exitCode === null && c.signalCode === null ? c.once("exit", r) : r(null),
+      );
+      await signalTree(child.pid, "SIGKILL");
+      await exited;
+    },
+    async up() {
+      child = await launch();
+    },
     async stop() {
       await signalTree(child.pid, "SIGCONT");
       await stopChild(child);

@@ -5,7 +5,7 @@
  * /run/docker/plugins for legacy discovery), JSON logs captured and parsed for assertions.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { appendFile, mkdir, mkdtemp, unlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -18,6 +18,13 @@ export const VOLGATE_BUNDLE = resolve(
   "../../dist/bundle/volgate.mjs",
 );
 
+/** The Node flags the managed plugin starts the daemon with (plugin/config.json's entrypoint). */
+export const SHIPPED_NODE_FLAGS: readonly string[] = (
+  JSON.parse(
+    readFileSync(resolve(dirname(fileURLToPath(import.meta.url)), "../../plugin/config.json"), "utf8"),
+  ).entrypoint as string[]
+).filter((a) => a.startsWith("--") && a !== "--");
+
 /** One parsed JSON log line (pino: level, time, msg, and the fields). */
 // biome-ignore lint/suspicious/noExplicitAny: tests inspect arbitrary log fields
 export type LogLine = Record<string, any> & { level: number; msg: string };
@@ -25,6 +32,8 @@ export type LogLine = Record<string, any> & { level: number; msg: string };
 export interface VolgateOptions {
   /** Socket path; default `<dir>/volgate.sock`. Legacy discovery: pluginSocketPath(name). */
   readonly socket?: string;
+  /** State dir; default `<dir>/state` (e.g. a small tmpfs the test fills or makes read-only). */
+  readonly stateDir?: string;
   /** Extra VOLGATE_* settings. */
   readonly env?: Readonly<Record<string, string>>;
   readonly readyTimeoutMs?: number;
@@ -32,6 +41,8 @@ export interface VolgateOptions {
   readonly launcher?: readonly string[];
   /** Runs before the first start, e.g. to write credentials profiles the daemon reads as it starts. */
   readonly prepare?: (dirs: { readonly secretsDir: string; readonly stateDir: string }) => Promise<void>;
+  /** Node flags before the bundle, e.g. SHIPPED_NODE_FLAGS to run it as the plugin does. */
+  readonly nodeFlags?: readonly string[];
 }
 
 export interface StateFile {
@@ -80,7 +91,7 @@ export async function startVolgate(options: VolgateOptions = {}): Promise<Volgat
   const dir = await mkdtemp(join(tmpdir(), "volgate-daemon-"));
   const socket = options.socket ?? join(dir, "volgate.sock");
   const root = join(dir, "root");
-  const stateDir = join(dir, "state");
+  const stateDir = options.stateDir ?? join(dir, "state");
   const secretsDir = join(dir, "secrets");
   const outputFile = join(dir, "volgate.log");
   await mkdir(secretsDir, { recursive: true, mode: 0o700 });
@@ -150,7 +161,8 @@ export async function startVolgate(options: VolgateOptions = {}): Promise<Volgat
   const launch = async (): Promise<number> => {
     const started = performance.now();
     const from = lines.length;
-    const [file, ...args] = [...(options.launcher ?? []), process.execPath, VOLGATE_BUNDLE];
+    const node = [process.execPath, ...(options.nodeFlags ?? []), VOLGATE_BUNDLE];
+    const [file, ...args] = [...(options.launcher ?? []), ...node];
     const c = spawn(file ?? process.execPath, args, { env, stdio: ["ignore", "pipe", "pipe"] });
     child = c;
     let pending = "";

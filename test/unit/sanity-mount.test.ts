@@ -123,6 +123,23 @@ describe("mount and unmount", () => {
     await unmount("a");
   });
 
+  it("shows a server that stopped answering behind a mount that still answers (s3fs answers statfs itself)", async () => {
+    // Found by the S3 fault: with the S3 server stopped, Status said ok for as long as it was down.
+    await mount("a");
+    const server = String(s.state.get("v")?.options.server);
+    s.host.unanswering.add(server);
+    await s.connections.checkHealth();
+    expect((await s.call("/VolumeDriver.Get", { Name: "v" })).json.Volume.Status).toMatchObject({
+      mounted: true,
+      health: "stale",
+      lastError: `the server stopped answering (fake server ${server} does not answer); the mount stays, and works again when the server does`,
+    });
+    s.host.unanswering.delete(server);
+    await s.connections.checkHealth();
+    expect((await s.call("/VolumeDriver.Get", { Name: "v" })).json.Volume.Status.health).toBe("ok");
+    await unmount("a");
+  });
+
   it("falls back to a lazy unmount when the mount is busy", async () => {
     await mount("a");
     const target = join(s.root, "volumes", "v");

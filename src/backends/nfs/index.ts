@@ -14,7 +14,7 @@ import { mkdtemp, rmdir } from "node:fs/promises";
 import { join } from "node:path";
 import { lastLines, type RunResult } from "../../command.ts";
 import type { Deadline } from "../../deadline.ts";
-import { backendError, VolgateError } from "../../errors.ts";
+import { backendError, VolgateError, workFileError } from "../../errors.ts";
 import type { BackendContext } from "../../host.ts";
 import { unmountPath } from "../../mountops.ts";
 import type { Backend } from "../backend.ts";
@@ -83,7 +83,9 @@ export const nfsBackend: Backend<NfsSpec> = {
   describe: describeNfs,
 
   async preflight(spec, ctx, deadline) {
-    const dir = await mkdtemp(join(ctx.workDir, "nfs-check-"));
+    const dir = await mkdtemp(join(ctx.workDir, "nfs-check-")).catch((err: unknown) => {
+      throw workFileError(ctx.workDir, err);
+    });
     try {
       await mountExport(spec, dir, ctx, deadline);
       try {

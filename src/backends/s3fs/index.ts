@@ -50,6 +50,11 @@ export const s3fsBackend: Backend<S3fsSpec> = {
     );
   },
 
+  // s3fs answers statfs without asking S3: the health check asks S3 itself.
+  async probe(spec, ctx, deadline) {
+    await (await loadSdk()).checkBucket(await resolveAccess(spec, ctx), deadline);
+  },
+
   async mount(spec, target, ctx, deadline) {
     const started = Date.now();
     const access = await resolveAccess(spec, ctx);

@@ -9,7 +9,7 @@ import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type Helper, lastLines } from "../../command.ts";
 import type { Deadline } from "../../deadline.ts";
-import { backendError, messageOf, redact, VolgateError } from "../../errors.ts";
+import { backendError, messageOf, redact, VolgateError, workFileError } from "../../errors.ts";
 import type { BackendContext } from "../../host.ts";
 import { unmountPath } from "../../mountops.ts";
 import { sleep } from "../../time.ts";
@@ -93,6 +93,8 @@ export async function startS3fs(
     await writeFile(passwdFile, `${access.accessKeyId}:${access.secretAccessKey}\n`, {
       mode: 0o600,
       flag: "wx",
+    }).catch((err: unknown) => {
+      throw workFileError(ctx.workDir, err);
     });
     const raw = ctx.runner.start("s3fs", argv, { logFile: join(ctx.workDir, `s3fs-${id}.log`) });
     const helper: Helper = {

@@ -7,7 +7,7 @@
 import { chmod, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { checkAllowedHost, openProfile, type Profile, profileFile, readSecret } from "../../credentials.ts";
-import { invalid, type VolgateError } from "../../errors.ts";
+import { invalid, type VolgateError, workFileError } from "../../errors.ts";
 import type { BackendContext } from "../../host.ts";
 import { hostForUrl } from "../options.ts";
 import { type HostKeyMatch, knownHostsName, matchKnownHosts, NO_KNOWN_HOSTS } from "./known-hosts.ts";
@@ -91,7 +91,11 @@ export async function knownHostsFile(spec: SshfsSpec, login: Login, ctx: Backend
   if (login.known.file !== undefined) return login.known.file;
   const path = join(ctx.workDir, `sshfs-${id}.known_hosts`);
   const name = knownHostsName(spec.host.toLowerCase(), spec.port);
-  await writeFile(path, login.known.keys.accepted.map((k) => `${name} ${k}\n`).join(""), { mode: 0o600 });
-  await chmod(path, 0o600);
+  const lines = login.known.keys.accepted.map((k) => `${name} ${k}\n`).join("");
+  await writeFile(path, lines, { mode: 0o600 })
+    .then(() => chmod(path, 0o600))
+    .catch((err: unknown) => {
+      throw workFileError(ctx.workDir, err);
+    });
   return path;
 }

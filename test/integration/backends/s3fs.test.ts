@@ -146,6 +146,21 @@ describe.skipIf(!canRun)("s3fs backend against s3rver", () => {
       );
     });
 
+    it("probe (the health check's question to S3): quiet while S3 answers, says why when it does not", async () => {
+      await s3fsBackend.probe?.(s3fsBackend.parse(opts({})), ctx, Deadline.after(2000));
+      const port = await freePort();
+      const gone = s3fsBackend.parse(opts({ endpoint: `http://127.0.0.1:${port}` }));
+      const err = await failure(s3fsBackend.probe?.(gone, ctx, Deadline.after(2000)) ?? Promise.resolve());
+      expect(err.message).toBe(
+        `cannot reach S3 endpoint http://127.0.0.1:${port}: connection refused (is the S3 server running there, on that port?)`,
+      );
+      const silentPort = await silent.open();
+      const hung = s3fsBackend.parse(opts({ endpoint: `http://127.0.0.1:${silentPort}` }));
+      const started = Date.now();
+      await failure(s3fsBackend.probe?.(hung, ctx, Deadline.after(500)) ?? Promise.resolve());
+      expect(Date.now() - started).toBeLessThan(2000);
+    });
+
     it("gives up at the deadline on an endpoint that never answers", async () => {
       const port = await silent.open();
       const spec = s3fsBackend.parse(opts({ endpoint: `http://127.0.0.1:${port}` }));
@@ -361,6 +376,25 @@ describe.skipIf(!canRun)("s3fs backend against s3rver", () => {
       const at = Date.now();
       await writeFile(join(root, "probe.txt"), "x");
       expect(Date.now() - at).toBeLessThan(500);
+    });
+
+    it("with a work dir that cannot be written says so (not an internal error), leaving nothing", async () => {
+      // Found by the fault suite (state dir read-only): the passwd file write was an internal error.
+      const work = ctx.workDir;
+      await exec("mount", ["--bind", work, work]);
+      try {
+        await exec("mount", ["-o", "remount,ro,bind", work]);
+        const spec = s3fsBackend.parse(opts({ prefix: "vols/one" }));
+        const t = await newTarget();
+        const err = await failure(s3fsBackend.mount(spec, targetAt(t), ctx, Deadline.after(20_000)));
+        expect(err.message).toBe(
+          `cannot write volgate's work files in ${work} (EROFS: the file system is read-only): free space or make the directory writable, then try again`,
+        );
+        expect(await mountEntry(t)).toBeUndefined();
+        expect(await s3fsFor(t)).toEqual([]);
+      } finally {
+        await exec("umount", [work]);
+      }
     });
 
     it("a mount against a missing bucket fails at HeadBucket, and starts nothing", async () => {

@@ -370,6 +370,28 @@ describe.skipIf(!canRun)("sshfs backend against a real sshd", () => {
       expect(await eventually(async () => (await sshfsFor(target)).length === 0)).toBe(true);
     });
 
+    it("with a work dir that cannot be written says so (not an internal error), leaving nothing", async () => {
+      // Found by the fault suite (state dir read-only): "internal error: EROFS: read-only file system, open ...".
+      const work = ctx.workDir;
+      await exec("mount", ["--bind", work, work]);
+      try {
+        await exec("mount", ["-o", "remount,ro,bind", work]);
+        // key + host_key: the known_hosts file volgate writes; pw: the profile's file, so the helper's log.
+        for (const credentials of ["key", "pw"]) {
+          const spec = sshfsBackend.parse(opts({ credentials }));
+          const target = await newTarget();
+          const err = await failure(sshfsBackend.mount(spec, targetAt(target), ctx, Deadline.after(20_000)));
+          expect(err.message, credentials).toBe(
+            `cannot write volgate's work files in ${work} (EROFS: the file system is read-only): free space or make the directory writable, then try again`,
+          );
+          expect(await mountEntry(target)).toBeUndefined();
+          expect(await sshfsFor(target)).toEqual([]);
+        }
+      } finally {
+        await exec("umount", [work]);
+      }
+    });
+
     it("kills the helper at the deadline when the server never answers", async () => {
       const port = await silent.open();
       const spec = sshfsBackend.parse(opts({ credentials: "key", port: String(port) }));

@@ -64,6 +64,20 @@ describe("option errors quote values safely", () => {
     expect(shown(FILLER)).toBe(`${"A".repeat(100)}... (5000 characters)`);
   });
 
+  it("shown() of a value as long as a request may carry returns at once (its masks were quadratic)", () => {
+    // 200,000 letters took 19 s before, and the daemon answered no one meanwhile (the fuzz fault found it).
+    for (const unit of ["x", "a://", "a:"]) {
+      const value = unit.repeat(200_000 / unit.length);
+      const started = performance.now();
+      const text = shown(value);
+      expect(performance.now() - started, unit).toBeLessThan(500);
+      expect(text).toMatch(/\.\.\. \(200000 characters\)$/);
+    }
+    // Cut before anything userinfo could start: nothing of a long URL's password shows.
+    expect(shown(`http://user:${SECRET}${FILLER}@host`)).toBe("http... (5026 characters)");
+    expect(shown(`${"\n".repeat(2000)}`)).toBe(`${"?".repeat(100)}... (2000 characters)`);
+  });
+
   for (const backend of Object.keys(BASES)) {
     it(`${backend}: no option error carries a secret, a control character or a whole long value`, () => {
       const options = allowedOptions(backend);
