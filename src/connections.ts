@@ -201,7 +201,8 @@ export class Connections {
     if (trouble === undefined) {
       conn.health = "ok";
       delete conn.lastError;
-    } else if (conn.health === "ok") {
+    } else if ((conn.health === "ok" || conn.health === "stale") && conn.lastError !== trouble) {
+      // A new trouble (a mount dying behind a silent server, say) replaces the old one.
       conn.health = "stale";
       conn.lastError = trouble;
       this.ctx.log.warn({ dir: conn.dir, liveness, err: trouble }, "connection is not answering");

@@ -140,6 +140,26 @@ describe("mount and unmount", () => {
     await unmount("a");
   });
 
+  it("says the worse trouble when a mount dies behind a server that stopped answering", async () => {
+    // Status kept "the server stopped answering; the mount stays" once the mount had died too,
+    // so the operator was not told that the next Mount remounts it.
+    await mount("a");
+    const record = s.state.get("v");
+    if (!record) throw new Error("missing");
+    s.host.unanswering.add(String(record.options.server));
+    await s.connections.checkHealth();
+    s.host.stale.add(s.connections.dirOf(s.driver.resolver.resolve(record).key));
+    await s.connections.checkHealth();
+    expect((await s.call("/VolumeDriver.Get", { Name: "v" })).json.Volume.Status).toMatchObject({
+      health: "stale",
+      lastError: "the backend mount stopped answering (stale); the next Mount of a volume on it remounts it",
+    });
+    s.host.unanswering.clear();
+    await mount("b");
+    await unmount("a");
+    await unmount("b");
+  });
+
   it("falls back to a lazy unmount when the mount is busy", async () => {
     await mount("a");
     const target = join(s.root, "volumes", "v");
