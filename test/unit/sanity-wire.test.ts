@@ -1,4 +1,5 @@
 /** SANITY.md group A: the wire, over a real unix socket, requests shaped like dockerd's. */
+import { connect } from "node:net";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ENDPOINTS } from "../../src/protocol.ts";
 import { create, type Served, serve } from "../support/served.ts";
@@ -101,6 +102,28 @@ describe("wire", () => {
     const answer = await s.call("/VolumeDriver.Create", undefined, { raw });
     expect(answer.status).toBe(413);
     expect(answer.json.Err).toMatch(/too large/);
+  });
+
+  it("reads a query's body that arrives in pieces (one chunk is read without a copy)", async () => {
+    await s.call("/VolumeDriver.Create", create("pieces"));
+    const body = JSON.stringify({ Name: "pieces" });
+    const text = await new Promise<string>((resolve, reject) => {
+      const c = connect(s.socket);
+      let got = "";
+      c.on("data", (d) => {
+        got += d;
+      });
+      c.on("end", () => resolve(got));
+      c.on("error", reject);
+      c.write(
+        `POST /VolumeDriver.Get HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: ${body.length}\r\n\r\n`,
+      );
+      c.write(body.slice(0, 5));
+      setTimeout(() => c.write(body.slice(5, 9)), 20);
+      setTimeout(() => c.end(body.slice(9)), 40);
+    });
+    expect(text).toMatch(/^HTTP\/1.1 200/);
+    expect(JSON.parse(text.slice(text.indexOf("\r\n\r\n") + 4)).Volume.Name).toBe("pieces");
   });
 
   it("answers Capabilities fast", async () => {
