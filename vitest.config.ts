@@ -35,9 +35,10 @@ export default defineConfig({
       },
       {
         test: {
-          // Timed fault scenarios that print figures (test/faults/lib/figures.ts): one at a time,
-          // last (projects run in the order listed here; sequence.groupOrder, tried, ran this one
-          // before integration and e2e), a summary table at the end (summary.ts).
+          // Timed fault scenarios that print figures (test/faults/lib/figures.ts): one file at a
+          // time, never beside a file of integration or e2e (the projects without file parallelism
+          // share one queue, in the order vitest's sequencer picks), a summary table at the end
+          // of the run (summary.ts).
           name: "faults",
           include: ["test/faults/**/*.test.ts"],
           globalSetup: ["test/faults/lib/summary.ts"],
