@@ -8,17 +8,18 @@
 import { mkdir, rmdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Options, Registry } from "./backends/index.ts";
+import { Binds } from "./binds.ts";
 import { type Catalog, localCatalog } from "./catalog/catalog.ts";
 import type { Connections } from "./connections.ts";
 import { Deadline } from "./deadline.ts";
-import { busy, conflict, invalid, messageOf, notFound } from "./errors.ts";
+import { busy, conflict, invalid, notFound } from "./errors.ts";
 import type { BackendContext } from "./host.ts";
 import { KeyedLock } from "./lock.ts";
-import { bindMount, unmountPath, verifyBind } from "./mountops.ts";
+import { unmountPath } from "./mountops.ts";
 import { sameStrings, totalMounts, type VolumeRecord } from "./state/records.ts";
 import type { StateStore } from "./state/store.ts";
 import { infoOf, statusOf, type VolumeInfo } from "./status.ts";
-import { parseCreate, Resolver, sourceIn } from "./volumes.ts";
+import { parseCreate, Resolver } from "./volumes.ts";
 
 export interface DriverSettings {
   readonly root: string;
@@ -38,9 +39,9 @@ function counted(counts: Counts, id: string, delta: 1 | -1): Counts {
 
 export class Driver {
   readonly resolver: Resolver;
+  /** Binds volumes at their mountpoints (restore re-attaches through it too). */
+  readonly binds: Binds;
   private readonly lock = new KeyedLock();
-  /** The last mount failure of each volume, shown in Status until a mount succeeds. */
-  private readonly lastErrors = new Map<string, string>();
   private listCache: { version: number; json: string } | undefined;
   private catalog: Catalog = localCatalog;
 
@@ -52,6 +53,13 @@ export class Driver {
     private readonly settings: DriverSettings,
   ) {
     this.resolver = new Resolver(backends);
+    this.binds = new Binds(
+      connections,
+      this.resolver,
+      ctx,
+      (name) => this.mountpoint(name),
+      settings.mountTimeoutMs,
+    );
   }
 
   mountpoint(name: string): string {
@@ -106,7 +114,7 @@ export class Driver {
       const replacement = await this.catalog.remove(name);
       await unmountPath(this.ctx, this.mountpoint(name));
       await this.state.update([{ remove: name }, ...(replacement ? [{ define: replacement }] : [])]);
-      this.lastErrors.delete(name);
+      this.binds.lastErrors.delete(name);
       const resolved = this.resolver.tryResolve(record);
       if ("key" in resolved) await this.connections.dropIdle(resolved.key);
       await rmdir(this.mountpoint(name)).catch((err: NodeJS.ErrnoException) => {
@@ -123,13 +131,13 @@ export class Driver {
       if (first) await this.catalog.inUse(name, true);
       let attached = false;
       try {
-        attached = await this.ensureAttached(record, signal);
+        attached = await this.binds.ensure(record, signal);
         // Docker never sends Unmount for a Mount it gave up on: do not keep the reference.
         if (signal?.aborted) throw invalid(`mount of ${name} was aborted by Docker`);
         await this.state.setMounts(name, counted(record.mounts, id, 1));
       } catch (err) {
         if (first) {
-          if (attached) await this.detach(record);
+          if (attached) await this.binds.detach(record);
           await this.catalog.inUse(name, false);
         }
         throw err;
@@ -146,7 +154,7 @@ export class Driver {
       await this.state.setMounts(name, counts);
       if (totalMounts({ mounts: counts }) > 0) return;
       try {
-        await this.detach(record);
+        await this.binds.detach(record);
       } finally {
         await this.catalog.inUse(name, false);
         // Removed from the shared catalog (by another node) while mounted here: now it goes here too.
@@ -165,7 +173,7 @@ export class Driver {
     const info = infoOf(record, this.mountpoint(name));
     return {
       ...info,
-      Status: statusOf(record, this.resolver, this.connections, this.lastErrors, this.catalog),
+      Status: statusOf(record, this.resolver, this.connections, this.binds.lastErrors, this.catalog),
     };
   }
 
@@ -178,47 +186,6 @@ export class Driver {
       this.listCache = { version, json: JSON.stringify({ Volumes: volumes }) };
     }
     return this.listCache.json;
-  }
-
-  /** Make the volume's mountpoint live; true when this call had to (re)attach it. */
-  async ensureAttached(record: VolumeRecord, signal?: AbortSignal): Promise<boolean> {
-    const target = this.mountpoint(record.name);
-    const liveness = await this.ctx.mounts.probe(target);
-    if (liveness === "live") return false;
-    if (liveness === "stale") await unmountPath(this.ctx, target);
-    await this.attach(record, Deadline.after(this.settings.mountTimeoutMs, signal));
-    return true;
-  }
-
-  /** Bind the volume's directory inside its (possibly new) connection at its mountpoint. */
-  async attach(record: VolumeRecord, deadline: Deadline): Promise<void> {
-    const { backend, spec, key, readOnly } = this.resolver.resolve(record);
-    const target = this.mountpoint(record.name);
-    try {
-      const connDir = await this.connections.acquire(backend, spec, record.name, deadline);
-      try {
-        await mkdir(target, { recursive: true, mode: 0o755 });
-        await bindMount(this.ctx, sourceIn(connDir, record.subdir), target, readOnly);
-        // Bind exactly what was checked: the new mount must show a directory of the connection's own file system.
-        await verifyBind(this.ctx, target, connDir, record.name);
-      } catch (err) {
-        await this.connections.release(key, record.name);
-        throw err;
-      }
-      this.lastErrors.delete(record.name);
-    } catch (err) {
-      this.lastErrors.set(record.name, messageOf(err));
-      throw err;
-    }
-  }
-
-  /** Take the volume's bind down and release its connection; both are tried even if one fails. */
-  async detach(record: VolumeRecord): Promise<void> {
-    const unbound = unmountPath(this.ctx, this.mountpoint(record.name)).catch((err: unknown) => err);
-    const failure = await unbound;
-    const resolved = this.resolver.tryResolve(record);
-    if ("key" in resolved) await this.connections.release(resolved.key, record.name);
-    if (failure !== undefined) throw failure;
   }
 
   find(name: string): VolumeRecord | undefined {

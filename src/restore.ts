@@ -69,7 +69,7 @@ async function recover(deps: RestoreDeps, record: VolumeRecord, report: RestoreR
     report.cleaned++;
   }
   try {
-    await driver.attach(record, Deadline.after(deps.mountTimeoutMs, deps.signal));
+    await driver.binds.attach(record, Deadline.after(deps.mountTimeoutMs, deps.signal));
     report.remounted++;
   } catch (err) {
     report.failed++;
