@@ -8,7 +8,7 @@
 import type { Logger } from "../logger.ts";
 import { totalMounts, type VolumeRecord } from "../state/records.ts";
 import type { Change } from "../state/store.ts";
-import { type Definition, decode, definitionOf, encode, keys, sameVolume } from "./definition.ts";
+import { createIfAbsent, type Definition, decode, definitionOf, keys, sameVolume } from "./definition.ts";
 import type { Entry, KV, WatchEvent } from "./kv.ts";
 
 /** What the copy needs of the state store. */
@@ -134,14 +134,8 @@ export class CatalogCopy {
     const conflicts = new Set(this.conflicts);
     for (const record of this.copy.values()) {
       const def = definitionOf(record);
-      const key = this.k.volume(def.name);
-      const { ok, read } = await this.kv.txn(
-        [{ key, target: "version", is: "==", value: 0 }],
-        [{ put: key, value: encode(def) }],
-        [key],
-      );
-      const standing = read[0] && decode(def.name, read[0].value);
-      if (ok || (standing && sameVolume(standing, def))) continue;
+      const standing = await createIfAbsent(this.kv, this.options.prefix, def);
+      if (standing && sameVolume(standing, def)) continue;
       conflicts.add(def.name);
       this.options.log.error(
         { volume: def.name, catalog: this.options.where },

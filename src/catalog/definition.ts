@@ -9,6 +9,7 @@
  */
 import { isValidName } from "../names.ts";
 import { type StoredDefinition, type Strings, sameStrings, type VolumeRecord } from "../state/records.ts";
+import type { KV } from "./kv.ts";
 
 export type Definition = StoredDefinition;
 
@@ -26,7 +27,7 @@ export function definitionOf(record: VolumeRecord): Definition {
   return { name, backend, options, createdAt, subdir };
 }
 
-export function encode(def: Definition): string {
+function encode(def: Definition): string {
   const { name: _name, ...rest } = def;
   return JSON.stringify(rest);
 }
@@ -67,4 +68,22 @@ export function sameVolume(
   b: Pick<Definition, "backend" | "options">,
 ): boolean {
   return a.backend === b.backend && sameStrings(a.options, b.options);
+}
+
+/**
+ * Put `def` at its key unless a definition is there: resolves with the definition that now stands
+ * (`def`, or the one found there; undefined when what is there is malformed).
+ */
+export async function createIfAbsent(
+  kv: KV,
+  prefix: string,
+  def: Definition,
+): Promise<Definition | undefined> {
+  const key = keys(prefix).volume(def.name);
+  const { ok, read } = await kv.txn(
+    [{ key, target: "version", is: "==", value: 0 }],
+    [{ put: key, value: encode(def) }],
+    [key],
+  );
+  return ok ? def : read[0] && decode(def.name, read[0].value);
 }

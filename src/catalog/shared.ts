@@ -10,8 +10,8 @@ import { totalMounts, type VolumeRecord } from "../state/records.ts";
 import { within } from "../time.ts";
 import { type Catalog, type CatalogStatus, FIRST_SYNC_WAIT_MS } from "./catalog.ts";
 import { CatalogCopy, type Copy } from "./copy.ts";
-import { type Definition, decode, encode, keys, sameVolume } from "./definition.ts";
-import type { KV } from "./kv.ts";
+import { createIfAbsent, type Definition, decode, keys, sameVolume } from "./definition.ts";
+import type { Entry, KV } from "./kv.ts";
 import { Markers } from "./markers.ts";
 import { ProfileCheck } from "./profiles.ts";
 import { CopySync } from "./sync.ts";
@@ -81,15 +81,7 @@ export class SharedCatalog implements Catalog {
   }
 
   async create(def: Definition): Promise<Definition> {
-    const key = this.k.volume(def.name);
-    const { ok, read } = await this.call(() =>
-      this.kv.txn(
-        [{ key, target: "version", is: "==", value: 0 }],
-        [{ put: key, value: encode(def) }],
-        [key],
-      ),
-    );
-    const standing = ok ? def : read[0] && decode(def.name, read[0].value);
+    const standing = await this.call(() => createIfAbsent(this.kv, this.options.prefix, def));
     if (standing && sameVolume(standing, def)) {
       this.copy.revived(def.name);
       return standing;
@@ -171,15 +163,18 @@ export class SharedCatalog implements Catalog {
   }
 
   private async read(name: string): Promise<Definition | undefined> {
-    const key = this.k.volume(name);
-    const entry = (await this.kv.list(key)).entries.find((e) => e.key === key);
+    const entry = await this.entryAt(this.k.volume(name));
     return entry && decode(name, entry.value);
   }
 
   /** The mod revision of exactly `key`, 0 when absent. */
   private async exact(key: string): Promise<number> {
-    const { entries } = await this.kv.list(key);
-    return entries.find((e) => e.key === key)?.modRevision ?? 0;
+    return (await this.entryAt(key))?.modRevision ?? 0;
+  }
+
+  /** Exactly `key` (a prefix read also finds the keys it begins). */
+  private async entryAt(key: string): Promise<Entry | undefined> {
+    return (await this.kv.list(key)).entries.find((e) => e.key === key);
   }
 
   /**
