@@ -2,6 +2,7 @@
  * The one place where an error becomes an answer: its HTTP status, the `{"Err": ...}` body dockerd
  * shows, and the log line. Both the fastify routes and the query fast path answer through here.
  */
+import { STATUS_CODES } from "node:http";
 import { type ErrorKind, messageOf, shown, VolgateError } from "./errors.ts";
 import type { Logger } from "./logger.ts";
 
@@ -43,8 +44,20 @@ function classify(err: unknown): Classified {
   return { status: 500, message: `internal error: ${messageOf(err)}`, kind: "internal" };
 }
 
-export function failure(err: unknown): { status: number; body: { Err: string } } {
-  const { status, message } = classify(err);
+/**
+ * A failed request's answer (its status and `{"Err"}`), logged by its kind: the client's mistakes
+ * as warnings, an unknown volume at debug, anything else as an error.
+ */
+export function failed(
+  log: Logger,
+  op: string,
+  volume: unknown,
+  err: unknown,
+): { status: number; body: { Err: string } } {
+  const { status, message, kind } = classify(err);
+  // dockerd asks Get before every create and for other drivers' volumes: an unknown name is routine.
+  const level = kind === "internal" ? "error" : kind === "not_found" ? "debug" : "warn";
+  if (log.isLevelEnabled(level)) log[level]({ ...logged(op, volume), kind, err: message }, "failed");
   return { status, body: { Err: message } };
 }
 
@@ -56,13 +69,6 @@ export function failure(err: unknown): { status: number; body: { Err: string } }
 export function logged(op: string, volume: unknown): { op: string; volume?: string } {
   if (volume === undefined) return { op: shown(op) };
   return { op: shown(op), volume: typeof volume === "string" ? shown(volume) : `(${typeof volume})` };
-}
-
-export function logFailure(log: Logger, op: string, volume: unknown, err: unknown, message: string): void {
-  const { kind } = classify(err);
-  // dockerd asks Get before every create and for other drivers' volumes: an unknown name is routine.
-  const level = kind === "internal" ? "error" : kind === "not_found" ? "debug" : "warn";
-  if (log.isLevelEnabled(level)) log[level]({ ...logged(op, volume), kind, err: message }, "failed");
 }
 
 /** What Node's HTTP parser and its timeouts refuse, by error code: the status and what to tell the client. */
@@ -82,13 +88,7 @@ export function clientErrorAnswer(err: { code?: string }): string {
   ];
   const body = JSON.stringify({ Err: message });
   return (
-    `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? "Bad Request"}\r\nContent-Type: ${ACCEPT}; charset=utf-8\r\n` +
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: ${ACCEPT}; charset=utf-8\r\n` +
     `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
   );
 }
-
-const STATUS_TEXT: Readonly<Record<number, string>> = {
-  400: "Bad Request",
-  408: "Request Timeout",
-  431: "Request Header Fields Too Large",
-};

@@ -7,7 +7,7 @@ import { createServer } from "node:http";
 import { createServer as createTlsServer } from "node:https";
 import type { Duplex } from "node:stream";
 import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
-import { ACCEPT, BODY_LIMIT, clientErrorAnswer, failure, logFailure, logged } from "./answers.ts";
+import { ACCEPT, BODY_LIMIT, clientErrorAnswer, failed, logged } from "./answers.ts";
 import type { Driver } from "./driver.ts";
 import { shown } from "./errors.ts";
 import type { TlsFiles } from "./listen.ts";
@@ -126,8 +126,7 @@ export function buildApp(driver: Driver, log: Logger, options: AppOptions = {}):
   });
 
   app.setErrorHandler((err, request, reply) => {
-    const { status, body } = failure(err);
-    logFailure(log, request.url, (request.body as Body | undefined)?.Name, err, body.Err);
+    const { status, body } = failed(log, request.url, (request.body as Body | undefined)?.Name, err);
     void reply.code(status).type(ACCEPT).send(body);
   });
   app.setNotFoundHandler((request, reply) => {

@@ -5,7 +5,7 @@
  * answers, errors and limits are the same as on the fastify routes (answers.ts).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { ACCEPT, BODY_LIMIT, failure, logFailure, logged, TOO_LARGE } from "./answers.ts";
+import { ACCEPT, BODY_LIMIT, failed, logged, TOO_LARGE } from "./answers.ts";
 import type { Driver } from "./driver.ts";
 import type { Logger } from "./logger.ts";
 import { type Body, nameOf, parseBody } from "./protocol.ts";
@@ -54,8 +54,7 @@ export function answerQuery(
       send(res, 200, query(body));
       if (log.isLevelEnabled("debug")) log.debug(logged(req.url?.slice(14) ?? "", body.Name), "ok");
     } catch (err) {
-      const { status, body: answer } = failure(err);
-      logFailure(log, req.url ?? "", body.Name, err, answer.Err);
+      const { status, body: answer } = failed(log, req.url ?? "", body.Name, err);
       send(res, status, answer);
     }
   });
