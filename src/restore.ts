@@ -104,11 +104,15 @@ export async function findCheckDirs(workDir: string): Promise<string[]> {
  * removed before listening, when no mount of this start has written one yet. Returns their names.
  */
 export async function removeSecretFiles(workDir: string, backends: Iterable<Backend>): Promise<string[]> {
-  const patterns = [...backends].flatMap((b) => (b.secretWorkFiles ? [b.secretWorkFiles] : []));
-  const entries = await readdir(workDir).catch(() => [] as string[]);
-  const secret = entries.filter((e) => patterns.some((p) => p.test(e)));
+  const secret = secretFilesAmong(await readdir(workDir).catch(() => []), backends);
   await Promise.all(secret.map((e) => rm(join(workDir, e), { force: true })));
   return secret;
+}
+
+/** The names among `entries` (of the work dir) that some backend declares secret (Backend.secretWorkFiles). */
+export function secretFilesAmong(entries: readonly string[], backends: Iterable<Backend>): string[] {
+  const patterns = [...backends].flatMap((b) => (b.secretWorkFiles ? [b.secretWorkFiles] : []));
+  return entries.filter((e) => patterns.some((p) => p.test(e)));
 }
 
 export async function restore(deps: RestoreDeps, checkDirs: readonly string[] = []): Promise<RestoreReport> {

@@ -8,6 +8,7 @@ import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { createRegistry } from "../../../src/backends/index.ts";
 import type { MountEntry } from "../../../src/mountinfo.ts";
+import { secretFilesAmong } from "../../../src/restore.ts";
 import { call } from "../../support/client.ts";
 import { mountEntries, type Process, processes } from "../../support/procs.ts";
 import type { StateFile, Volgate } from "../../support/volgate.ts";
@@ -15,14 +16,6 @@ import type { StateFile, Volgate } from "../../support/volgate.ts";
 const HELPERS = new Set(["sshfs", "s3fs"]);
 
 const counted = (v: StateFile["volumes"][number]) => Object.values(v.mounts).reduce((a, b) => a + b, 0);
-
-/** Work files that hold a secret (every backend's secretWorkFiles) among `entries` of the work dir. */
-function secretFiles(entries: readonly string[]): string[] {
-  const patterns = [...createRegistry().values()].flatMap((b) =>
-    b.secretWorkFiles ? [b.secretWorkFiles] : [],
-  );
-  return entries.filter((e) => patterns.some((p) => p.test(e)));
-}
 
 /** Helper processes (sshfs, s3fs) among `list` serving a directory under `root`, by that directory. */
 export function helpersIn(list: readonly Process[], root: string): Map<string, number> {
@@ -82,7 +75,8 @@ export function lostIn(view: View, known: readonly string[]): string[] {
     if (mount === undefined || !used.has(mount.dev))
       lost.push(`helper ${pid} on ${dir} without a counted mount`);
   }
-  for (const file of secretFiles(view.workFiles)) lost.push(`secret file ${file} left`);
+  for (const file of secretFilesAmong(view.workFiles, createRegistry().values()))
+    lost.push(`secret file ${file} left`);
   return lost;
 }
 
