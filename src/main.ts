@@ -89,11 +89,8 @@ async function main(): Promise<void> {
   const driver = new Driver(state, connections, backends, ctx, config);
   const sharedCatalog = parseCatalogUrl(config.catalog);
   // Never a volume only here because the shared catalog was not loaded yet: until it is, Create waits for it.
-  let loaded: (catalog: Catalog) => void = () => {};
-  const loading = new Promise<Catalog>((resolve) => {
-    loaded = resolve;
-  });
-  if (sharedCatalog) driver.useCatalog(pendingCatalog(sharedCatalog.where, undefined, loading));
+  const loaded = Promise.withResolvers<Catalog>();
+  if (sharedCatalog) driver.useCatalog(pendingCatalog(sharedCatalog.where, undefined, loaded.promise));
   const checkDirs = await findCheckDirs(workDir); // before listening: a new Create's are not leftovers
   const secrets = await removeSecretFiles(workDir, backends.values()); // no secret at rest after a crash
   if (secrets.length > 0) log.warn({ files: secrets }, "removed secret files a crash left in the work dir");
@@ -113,7 +110,7 @@ async function main(): Promise<void> {
   );
 
   const catalog = sharedCatalog ? startCatalog(config, state, driver, log, sharedCatalog.where) : undefined;
-  void catalog?.then(loaded);
+  void catalog?.then(loaded.resolve);
   const deps = { driver, connections, ctx, mountTimeoutMs: config.mountTimeoutMs, signal: stopping.signal };
   void restore(deps, checkDirs)
     .then((report) => log.info(report, "reconciled mounts after start"))

@@ -34,17 +34,15 @@ export class CopySync {
   private brokeAt: string | undefined;
   private breakWatch: ((err: Error) => void) | undefined;
   private readonly k: ReturnType<typeof keys>;
-  private inSync: () => void = () => {};
   /**
    * Changes to the copy, one after the other: each is worked out from the copy as the one before
    * left it (the store applies a change only once it is durable, so a delete computed while the
    * put before it was still being written found nothing to delete).
    */
   private applying: Promise<unknown> = Promise.resolve();
+  private readonly first = Promise.withResolvers<void>();
   /** Resolves when the copy first comes in sync. */
-  readonly firstSync = new Promise<void>((resolve) => {
-    this.inSync = resolve;
-  });
+  readonly firstSync = this.first.promise;
 
   constructor(
     private readonly kv: KV,
@@ -153,7 +151,7 @@ export class CopySync {
         this.brokeAt = undefined;
         this.syncs++;
         this.syncedAt = Date.now();
-        this.inSync();
+        this.first.resolve();
         this.changed();
         await Promise.race([ended, this.probe(stretch.signal)]);
       } finally {
